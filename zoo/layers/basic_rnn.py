@@ -1,0 +1,256 @@
+"""The basic recurrent layer of SPEC §2: h_t = phi(W_xh x_t + W_hh h_{t-1} + b)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from zoo.layers.recurrence import run_recurrence
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BasicRNNCell(keras.layers.Layer):
+    """One step of the basic recurrent layer.
+
+    Follows Keras's cell contract, so it also runs inside `keras.layers.RNN`:
+    `call(inputs, states)` maps inputs (batch, input_dim) and states
+    `[h_{t-1}]` with h_{t-1} (batch, units) to `(h_t, [h_t])`.
+
+    Weights: `kernel` W_xh (input_dim, units), `recurrent_kernel` W_hh
+    (units, units) and `bias` b (units,). The same three tensors serve every
+    time step: that sharing across time is the whole idea of a recurrent layer.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"BasicRNNCell needs a positive integer `units`, got {units!r}.")
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.state_size = units
+        self.output_size = units
+        # `Bidirectional(share_weights=...)` fills some of these with the other
+        # direction's variables before `build`, which then creates only the rest.
+        self.kernel = None
+        self.recurrent_kernel = None
+        self.bias = None
+
+    @property
+    def activation_name(self):
+        return keras.activations.serialize(self.activation)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError("BasicRNNCell needs a known feature dimension: got input shape " f"{tuple(input_shape)}.")
+        if self.kernel is None:
+            self.kernel = self.add_weight(
+                shape=(input_dim, self.units),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+                name="kernel",
+            )
+        if self.recurrent_kernel is None:
+            self.recurrent_kernel = self.add_weight(
+                shape=(self.units, self.units),
+                initializer=self.recurrent_initializer,
+                regularizer=self.recurrent_regularizer,
+                name="recurrent_kernel",
+            )
+        if self.use_bias and self.bias is None:
+            self.bias = self.add_weight(
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                name="bias",
+            )
+
+    def project_inputs(self, inputs):
+        """x W_xh + b for every frame at once: inputs (..., input_dim) -> (..., units)."""
+        projected = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            projected = projected + self.bias
+        return projected
+
+    def call(self, inputs, states, training=None):
+        previous = states[0] if isinstance(states, (list, tuple)) else states
+        state = self.activation(self.project_inputs(inputs) + ops.matmul(previous, self.recurrent_kernel))
+        return state, [state]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+        }
+        return {**super().get_config(), **config}
+
+
+def to_time_major(tensor):
+    """(batch, time, ...) <-> (time, batch, ...)."""
+    rank = len(tensor.shape)
+    return tf.transpose(tensor, [1, 0, *range(2, rank)])
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BasicRNN(keras.layers.RNN):
+    """The basic recurrent layer over whole sequences (SPEC §2).
+
+    Input (batch, time, input_dim), or (time, batch, input_dim) with
+    `time_major=True`, the article's layout. Output (batch, time, units) with
+    `return_sequences=True`, else the last state (batch, units); with
+    `return_state=True` the final state (batch, units) follows.
+
+    Any length works, known or not when the model is built. Without
+    `initial_state` the state starts at zeros, so the first step is the
+    feed-forward layer phi(W_xh x_0 + b). A mask of shape (batch, time)
+    (`Embedding(mask_zero=True)`, `Masking`, or `mask=`; (time, batch) when
+    time-major) makes masked frames copy the previous state: a right-padded
+    batch gives every sequence what it gets alone, and the final state is the
+    state at its last real frame. `stateful=True` carries the final state of a
+    batch into the next call, for streaming; `reset_states()` zeroes it.
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        time_major=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        cell = BasicRNNCell(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="basic_rnn_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
+        self.time_major = time_major
+        self.units = units
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if self.time_major:
+            sequences_shape = (sequences_shape[1], sequences_shape[0], *sequences_shape[2:])
+        super().build(sequences_shape, initial_state_shape)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        if not self.time_major:
+            return super().compute_output_shape(sequences_shape, initial_state_shape)
+        time, batch = sequences_shape[0], sequences_shape[1]
+        shapes = super().compute_output_shape((batch, time, *sequences_shape[2:]), initial_state_shape)
+        if not self.return_sequences:
+            return shapes
+        if self.return_state:
+            return ((time, batch, self.units), *shapes[1:])
+        return (time, batch, self.units)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if initial_state is None:
+            if self.stateful:
+                initial_state = self.states
+            else:
+                batch_axis = 1 if self.time_major else 0
+                initial_state = self.cell.get_initial_state(ops.shape(sequences)[batch_axis])
+        if isinstance(initial_state, (list, tuple)):
+            (initial_state,) = initial_state
+        initial_state = ops.cast(initial_state, self.compute_dtype)
+
+        time_major_sequences = sequences if self.time_major else to_time_major(sequences)
+        time_major_mask = None
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+            time_major_mask = (mask if self.time_major else ops.transpose(mask))[..., None]
+
+        (states,), (final_state,) = run_recurrence(
+            [self.cell.project_inputs(time_major_sequences)],
+            [initial_state],
+            [ops.convert_to_tensor(self.cell.recurrent_kernel)],
+            activation=self.cell.activation,
+            activation_name=self.cell.activation_name,
+            mask=time_major_mask,
+            reverse=[self.go_backwards],
+        )
+        if self.stateful:
+            self.states[0].assign(final_state)
+
+        if self.return_sequences:
+            if self.zero_output_for_mask and time_major_mask is not None:
+                states = ops.where(time_major_mask, states, ops.zeros_like(states))
+            if self.go_backwards:
+                # Keras's convention: a backwards layer lists its outputs in
+                # the order it computed them, last frame first.
+                states = ops.flip(states, axis=0)
+            output = states if self.time_major else to_time_major(states)
+        else:
+            output = final_state
+        if self.return_state:
+            return output, final_state
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        del config["unroll"]
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        return {**config, **cell_config, "time_major": self.time_major}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

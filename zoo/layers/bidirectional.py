@@ -1,0 +1,148 @@
+"""The bidirectional recurrent layer of SPEC §3, merging by sum unless told otherwise."""
+
+import keras
+from keras import ops
+
+from zoo.layers.basic_rnn import BasicRNN, to_time_major
+from zoo.layers.recurrence import run_recurrence
+
+MERGE_MODES = ("sum", "concat", "ave", "mul", None)
+SHARED_WEIGHTS = {
+    None: (),
+    "input": ("kernel", "bias"),
+    "recurrent": ("recurrent_kernel",),
+    "all": ("kernel", "recurrent_kernel", "bias"),
+}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Bidirectional(keras.layers.Bidirectional):
+    """A forward and a backward copy of a recurrent layer, merged frame by frame.
+
+    h^f_t = phi(W^f_xh x_t + W^f_hh h^f_{t-1} + b^f) runs from the first frame,
+    h^b_t = phi(W^b_xh x_t + W^b_hh h^b_{t+1} + b^b) from the last, and
+    `merge_mode` joins them: "sum" h^f_t + h^b_t (the article's default),
+    "concat", "ave", "mul", or None for both.
+
+    Input (batch, time, features), or (time, batch, features) when the wrapped
+    `BasicRNN` is time-major. With a mask, the backward direction starts at
+    each sequence's own last real frame, never at padding, and padded output
+    frames are zero. `initial_state=[h^f_0, h^b_0]` starts both directions;
+    `return_state=True` returns `[output, h^f_final, h^b_final]`.
+
+    `share_weights` ties the directions (only for `BasicRNN`): "input" shares
+    W_xh and b, "recurrent" shares W_hh, "all" all three. Two `BasicRNN`
+    directions run in one fused time loop; any other Keras RNN (`LSTM`, `GRU`)
+    runs as two layers. The copies are `.forward_layer` and `.backward_layer`.
+
+    Online use needs a unidirectional layer: the backward direction cannot
+    start before the whole sequence has arrived.
+    """
+
+    def __init__(self, layer, merge_mode="sum", share_weights=None, backward_layer=None, **kwargs):
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"Unknown merge_mode {merge_mode!r}: use one of {list(MERGE_MODES)}.")
+        if share_weights not in SHARED_WEIGHTS:
+            raise ValueError(f"Unknown share_weights {share_weights!r}: use one of {list(SHARED_WEIGHTS)}.")
+        if share_weights is not None and not isinstance(layer, BasicRNN):
+            raise ValueError(
+                f"share_weights={share_weights!r} needs a zoo.layers.BasicRNN, got {type(layer).__name__}; "
+                "use share_weights=None for other layers."
+            )
+        super().__init__(layer, merge_mode=merge_mode, backward_layer=backward_layer, **kwargs)
+        self.share_weights = share_weights
+
+    @property
+    def _fused(self):
+        return isinstance(self.forward_layer, BasicRNN) and isinstance(self.backward_layer, BasicRNN)
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if not self.forward_layer.built:
+            self.forward_layer.build(sequences_shape)
+        if not self.backward_layer.built:
+            for name in SHARED_WEIGHTS[self.share_weights]:
+                setattr(self.backward_layer.cell, name, getattr(self.forward_layer.cell, name))
+            self.backward_layer.build(sequences_shape)
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        if not self._fused:
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+        forward, backward = self.forward_layer, self.backward_layer
+        time_major = forward.time_major
+        batch_size = ops.shape(sequences)[1 if time_major else 0]
+        if initial_state is not None:
+            initial_states = list(initial_state)
+            if len(initial_states) != 2:
+                raise ValueError(
+                    f"Bidirectional(BasicRNN) takes initial_state=[forward_state, backward_state], "
+                    f"got {len(initial_states)} tensors."
+                )
+        elif self.stateful:
+            initial_states = [forward.states[0], backward.states[0]]
+        else:
+            initial_states = [
+                forward.cell.get_initial_state(batch_size)[0],
+                backward.cell.get_initial_state(batch_size)[0],
+            ]
+        initial_states = [ops.cast(state, self.compute_dtype) for state in initial_states]
+
+        time_major_sequences = sequences if time_major else to_time_major(sequences)
+        time_major_mask = None
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+            time_major_mask = (mask if time_major else ops.transpose(mask))[..., None]
+
+        forward_projected = forward.cell.project_inputs(time_major_sequences)
+        if self.share_weights in ("input", "all"):
+            backward_projected = forward_projected
+        else:
+            backward_projected = backward.cell.project_inputs(time_major_sequences)
+        # `go_backwards` marks which copy reads the sequence from its end;
+        # outputs come back in frame order either way.
+        (forward_states, backward_states), (forward_final, backward_final) = run_recurrence(
+            [forward_projected, backward_projected],
+            initial_states,
+            [ops.convert_to_tensor(forward.cell.recurrent_kernel), ops.convert_to_tensor(backward.cell.recurrent_kernel)],
+            activation=forward.cell.activation,
+            activation_name=forward.cell.activation_name,
+            mask=time_major_mask,
+            reverse=[forward.go_backwards, backward.go_backwards],
+        )
+        if self.stateful:
+            forward.states[0].assign(forward_final)
+            backward.states[0].assign(backward_final)
+
+        if self.return_sequences:
+            if time_major_mask is not None:
+                zeros = ops.zeros_like(forward_states)
+                forward_states = ops.where(time_major_mask, forward_states, zeros)
+                backward_states = ops.where(time_major_mask, backward_states, zeros)
+            forward_output, backward_output = forward_states, backward_states
+        else:
+            forward_output, backward_output = forward_final, backward_final
+
+        output = self._merge(forward_output, backward_output)
+        if self.return_sequences and not time_major:
+            output = [to_time_major(part) for part in output] if self.merge_mode is None else to_time_major(output)
+        if self.return_state:
+            parts = tuple(output) if self.merge_mode is None else (output,)
+            return parts + (forward_final, backward_final)
+        return output
+
+    def _merge(self, forward_output, backward_output):
+        if self.merge_mode == "sum":
+            return forward_output + backward_output
+        if self.merge_mode == "concat":
+            return ops.concatenate([forward_output, backward_output], axis=-1)
+        if self.merge_mode == "ave":
+            return (forward_output + backward_output) / 2
+        if self.merge_mode == "mul":
+            return forward_output * backward_output
+        return [forward_output, backward_output]
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        return super().compute_output_shape(sequences_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "share_weights": self.share_weights}
