@@ -39,7 +39,7 @@ class Bidirectional(keras.layers.Bidirectional):
     start before the whole sequence has arrived.
     """
 
-    def __init__(self, layer, merge_mode="sum", share_weights=None, backward_layer=None, **kwargs):
+    def __init__(self, layer, merge_mode="sum", share_weights=None, **kwargs):
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"Unknown merge_mode {merge_mode!r}: use one of {list(MERGE_MODES)}.")
         if share_weights not in SHARED_WEIGHTS:
@@ -49,7 +49,11 @@ class Bidirectional(keras.layers.Bidirectional):
                 f"share_weights={share_weights!r} needs a zoo.layers.BasicRNN, got {type(layer).__name__}; "
                 "use share_weights=None for other layers."
             )
-        super().__init__(layer, merge_mode=merge_mode, backward_layer=backward_layer, **kwargs)
+        # Copies of an unbuilt layer: a built one would bring its own weights
+        # into the backward copy before `build` can share the forward ones.
+        config = keras.saving.serialize_keras_object(layer)
+        config.pop("build_config", None)
+        super().__init__(keras.saving.deserialize_keras_object(config), merge_mode=merge_mode, **kwargs)
         self.share_weights = share_weights
 
     @property
@@ -141,8 +145,28 @@ class Bidirectional(keras.layers.Bidirectional):
             return forward_output * backward_output
         return [forward_output, backward_output]
 
+    def compute_mask(self, _, mask):
+        # Keras's own version fails for stateful layers that return states.
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        output_masks = [output_mask, output_mask] if self.merge_mode is None else [output_mask]
+        if self.return_state:
+            return output_masks + [None] * (2 * len(self.forward_layer.state_size))
+        return output_masks if self.merge_mode is None else output_mask
+
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         return super().compute_output_shape(sequences_shape)
 
     def get_config(self):
-        return {**super().get_config(), "share_weights": self.share_weights}
+        config = super().get_config()
+        # The backward copy is always derived from the forward one.
+        del config["backward_layer"]
+        config["layer"].pop("build_config", None)
+        return {**config, "share_weights": self.share_weights}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"], custom_objects=custom_objects)
+        return cls(**config)

@@ -1,0 +1,111 @@
+"""The fused time loop's hand-written backward pass, against finite differences and autodiff."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from numpy_reference import lengths_to_mask
+from zoo.layers import BasicRNN, Bidirectional
+
+
+def float64_layer(layer, features, seed=0):
+    layer.build((None, None, features))
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(scale=0.6, size=w.shape) for w in layer.get_weights()])
+    return layer
+
+
+@tf.function(reduce_retracing=True)
+def loss_and_gradients(layer, x, mask, initial_state, probe):
+    with tf.GradientTape() as tape:
+        tape.watch([x, *initial_state])
+        outputs, *finals = layer(x, mask=mask, initial_state=initial_state)
+        loss = tf.reduce_sum(outputs * probe) + sum(tf.reduce_sum(f * f) for f in finals)
+    gradients = tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])
+    return loss, gradients
+
+
+def numerical_gradient(function, value, epsilon=1e-6):
+    gradient = np.zeros_like(value)
+    for index in np.ndindex(value.shape):
+        original = value[index]
+        value[index] = original + epsilon
+        plus = function()
+        value[index] = original - epsilon
+        minus = function()
+        value[index] = original
+        gradient[index] = (plus - minus) / (2 * epsilon)
+    return gradient
+
+
+def check_against_finite_differences(layer, x, mask, initial_state):
+    probe = np.random.default_rng(5).normal(size=layer(x, mask=mask, initial_state=initial_state)[0].shape)
+    x, initial_state = tf.constant(x), [tf.constant(s) for s in initial_state]
+    _, gradients = loss_and_gradients(layer, x, mask, initial_state, probe)
+    weights = [w.numpy() for w in layer.trainable_weights]
+
+    def loss():
+        for variable, value in zip(layer.trainable_weights, weights):
+            variable.assign(value)
+        return float(loss_and_gradients(layer, values[0], mask, values[1 : 1 + len(initial_state)], probe)[0])
+
+    values = [x.numpy(), *[s.numpy() for s in initial_state], *weights]
+    for analytic, value in zip(gradients, values):
+        assert np.all(np.isfinite(analytic))
+        np.testing.assert_allclose(analytic, numerical_gradient(loss, value), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear", "softplus"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_basic_rnn_gradients_equal_finite_differences(activation, go_backwards):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 2))
+    mask = lengths_to_mask([5, 3], 5)
+    layer = float64_layer(
+        BasicRNN(3, activation=activation, return_sequences=True, return_state=True, go_backwards=go_backwards,
+                 dtype="float64"),
+        features=2,
+    )
+    check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3))])
+
+
+@pytest.mark.parametrize("share_weights", [None, "input", "recurrent", "all"])
+def test_bidirectional_gradients_equal_finite_differences(share_weights):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 4, 2))
+    mask = lengths_to_mask([2, 4], 4)
+    layer = float64_layer(
+        Bidirectional(BasicRNN(3, return_sequences=True, return_state=True, dtype="float64"),
+                      merge_mode="concat", share_weights=share_weights, dtype="float64"),
+        features=2,
+    )
+    check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))])
+
+
+def test_gradients_equal_keras_simple_rnn_autodiff():
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(4, 9, 5)).astype("float32"))
+    mask = tf.constant(lengths_to_mask([9, 6, 1, 8], 9))
+    ours = Bidirectional(BasicRNN(6, return_sequences=True))
+    theirs = keras.layers.Bidirectional(keras.layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    gradients = []
+    for layer in (ours, theirs):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(layer(x, mask=mask)))
+        gradients.append(tape.gradient(loss, layer.trainable_weights))
+    for ours_gradient, theirs_gradient in zip(*gradients):
+        np.testing.assert_allclose(ours_gradient, theirs_gradient, atol=1e-5, rtol=1e-5)
+
+
+def test_gradient_inside_a_compiled_training_step():
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(Bidirectional(BasicRNN(4, return_sequences=True))(inputs)))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(4).normal(size=(8, 6, 3)).astype("float32")
+    y = np.zeros((8, 6, 2), "float32")
+    losses = model.fit(x, y, epochs=5, batch_size=8, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
