@@ -48,17 +48,20 @@ def load_catalog(task: Task, dataset: str, *, data_dir=None, download: bool = Fa
         raise DatasetError(
             f"{dataset} is not in the TFDS catalog: check the name at tensorflow.org/datasets/catalog."
         ) from None
-    if not download and not is_prepared(builder):
-        raise DatasetError(
-            f"{dataset} is not prepared in {builder.data_dir}: run once with download=True on a "
-            f"machine with network access, or prepare it into that data_dir "
-            f"(tfds build {name} --data_dir=...) and copy it here."
-        )
-    builder.download_and_prepare()
     config = builder.builder_config.name if builder.builder_config else None
     key_map = KNOWN_KEYS.get(f"{builder.name}/{config}") or KNOWN_KEYS.get(builder.name)
     if key_map is None or set(key_map) != set(task.element_spec):
         key_map = _infer_key_map(task, builder, dataset)
+    # The features are known before any download, so a wrong task fails first.
+    check_features(task, builder, key_map, dataset)
+    if not download and not is_prepared(builder):
+        build_command = f"tfds build {name}" + (f" --data_dir={data_dir}" if data_dir else "")
+        raise DatasetError(
+            f"{dataset} is not prepared in {builder.data_dir}: run once with download=True on a "
+            f"machine with network access, or prepare it into that data_dir ({build_command}) "
+            f"and copy it there."
+        )
+    builder.download_and_prepare()
     return (name, *dataset_from_builder(task, builder, key_map, dataset))
 
 
@@ -84,31 +87,41 @@ def _infer_key_map(task: Task, builder, dataset: str) -> dict[str, str]:
     )
 
 
+def check_features(task: Task, builder, key_map: dict[str, str], dataset: str) -> None:
+    """Raises DatasetError unless the features named by `key_map` fit the task's dtypes and ranks."""
+    for key, spec in task.element_spec.items():
+        if key_map[key] not in builder.info.features:
+            raise DatasetError(
+                f"{dataset} has features {', '.join(builder.info.features)} but no {key_map[key]!r}, "
+                f"which {task.name} needs: give the builder that feature."
+            )
+        feature = builder.info.features[key_map[key]]
+        if not _compatible(feature.tf_dtype, spec.dtype) or len(feature.shape) != len(spec.shape):
+            raise DatasetError(
+                f"{dataset}: feature {key_map[key]!r} is {feature.tf_dtype.name} shaped "
+                f"{feature.shape}, but {task.name}'s {key!r} needs {spec.dtype.name} of rank "
+                f"{len(spec.shape)}: pick a dataset of that task."
+            )
+
+
 def dataset_from_builder(task: Task, builder, key_map: dict[str, str], dataset: str):
     """Reads a prepared builder's splits with its features renamed by `key_map`.
 
     Args:
         task: the task to produce.
-        builder: a prepared `tfds.core.DatasetBuilder`.
+        builder: a prepared `tfds.core.DatasetBuilder` whose features passed
+            `check_features`.
         key_map: our key -> the builder's feature name.
         dataset: the name the user gave, for error messages.
 
     Returns:
         (splits, label_names, feature_dim).
     """
-    features = builder.info.features
-    for key, spec in task.element_spec.items():
-        feature = features[key_map[key]]
-        if not _compatible(tf.as_dtype(feature.dtype), spec.dtype) or len(feature.shape) != len(spec.shape):
-            raise DatasetError(
-                f"{dataset}: feature {key_map[key]!r} is {tf.as_dtype(feature.dtype).name} shaped "
-                f"{feature.shape}, but {task.name}'s {key!r} needs {spec.dtype.name} of rank "
-                f"{len(spec.shape)}: pick a dataset of that task."
-            )
 
     def to_task(example):
         return {key: tf.cast(example[key_map[key]], spec.dtype) for key, spec in task.element_spec.items()}
 
+    features = builder.info.features
     splits = {
         split: builder.as_dataset(split=source, shuffle_files=False).map(to_task)
         for split, source in _split_sources(builder, dataset).items()

@@ -98,9 +98,11 @@ def _load_project_builder(task: Task, name: str, data_dir):
             f"Builder {name!r} is not registered: datasets/{name}/ must exist and be imported "
             f"by datasets/__init__.py."
         ) from None
+    key_map = {key: key for key in task.element_spec}
+    catalog.check_features(task, builder, key_map, name)
     # The project's builders build from installed packages, without a network.
     builder.download_and_prepare()
-    return catalog.dataset_from_builder(task, builder, {key: key for key in task.element_spec}, name)
+    return catalog.dataset_from_builder(task, builder, key_map, name)
 
 
 def detect_tokens(task: Task, train: tf.data.Dataset) -> str:
