@@ -12,6 +12,7 @@ missing split, train[:80%] / train[80%:90%] / train[90%:] for two.
 """
 
 import os
+import re
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -47,6 +48,12 @@ def load_catalog(task: Task, dataset: str, *, data_dir=None, download: bool = Fa
     except tfds.core.registered.DatasetNotFoundError:
         raise DatasetError(
             f"{dataset} is not in the TFDS catalog: check the name at tensorflow.org/datasets/catalog."
+        ) from None
+    # TFDS reports a bad config or version as ValueError or AssertionError.
+    except (ValueError, AssertionError) as error:
+        reason = re.sub(r'^Failed to construct dataset .*?": ', "", str(error).splitlines()[0]).rstrip(": .")
+        raise DatasetError(
+            f"{dataset}: {reason}: check the config and version at tensorflow.org/datasets/catalog."
         ) from None
     config = builder.builder_config.name if builder.builder_config else None
     key_map = KNOWN_KEYS.get(f"{builder.name}/{config}") or KNOWN_KEYS.get(builder.name)

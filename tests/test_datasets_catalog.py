@@ -152,6 +152,19 @@ def test_unknown_catalog_name_fails():
     assert "tfds:no_such_catalog_set is not in the TFDS catalog" in str(error_info.value)
 
 
+@pytest.mark.parametrize(
+    "dataset, fragment",
+    [("tfds:datasets_io_fake_translation:9.9.9", "9.9.9"), ("tfds:ted_hrlr_translate/zz_to_en", "zz_to_en")],
+    ids=["version", "config"],
+)
+def test_unknown_catalog_version_or_config_fails_in_one_line(tmp_path, dataset, fragment):
+    with pytest.raises(DatasetError) as error_info:
+        datasets.load("translation", dataset, data_dir=str(tmp_path))
+
+    message = str(error_info.value)
+    assert "\n" not in message and message.startswith(dataset) and fragment in message
+
+
 @pytest.mark.parametrize("name", sorted(catalog.KNOWN_KEYS))
 def test_known_keys_match_the_catalog_features(tmp_path, name):
     features = tfds.builder(name, data_dir=str(tmp_path)).info.features
