@@ -310,7 +310,8 @@ def _frames_dataset(sequences: list[tuple[np.ndarray, np.ndarray]]) -> tf.data.D
     lengths = [len(labels) for _, labels in sequences]
     features = tf.RaggedTensor.from_row_lengths(np.concatenate([f for f, _ in sequences]), lengths)
     labels = tf.RaggedTensor.from_row_lengths(np.concatenate([l for _, l in sequences]), lengths)
-    # Slices of a ragged tensor come out as dense (time, dim) tensors.
+    # Slices of a ragged tensor are dense already but typed RaggedTensorSpec,
+    # which padded_batch rejects: give them a plain TensorSpec.
     return tf.data.Dataset.from_tensor_slices({"features": features, "labels": labels}).map(
         lambda element: {key: tf.convert_to_tensor(value) for key, value in element.items()}
     )

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import datasets
 from datasets import DatasetError, pipeline
 
 
@@ -195,3 +196,20 @@ def test_padding_does_not_change_the_weighted_loss():
     unpadded_loss = sum(loss(sequence_labels, logits[row, : len(sequence_labels)]) for row, (_, sequence_labels) in enumerate(sequences))
 
     np.testing.assert_allclose(padded_loss, unpadded_loss, rtol=1e-5)
+
+
+def test_frame_batches_from_an_npz_file(tmp_path):
+    lengths = np.array([4, 1, 3, 2, 5, 2, 3, 1, 2, 4])
+    np.savez(
+        tmp_path / "frames.npz",
+        features=np.ones((lengths.sum(), 39), np.float32),
+        labels=np.full(lengths.sum(), 9),
+        lengths=lengths,
+    )
+    loaded = datasets.load("frames", tmp_path / "frames.npz")
+
+    features, labels, sample_weight = next(iter(pipeline.frame_batches(loaded.splits["train"], batch_size=8)))
+
+    assert loaded.feature_dim == 39 and len(loaded.label_names) == 10
+    assert features.shape[0] == 8 and features.shape[2] == 39
+    np.testing.assert_array_equal(labels.numpy() == 9, sample_weight.numpy() == 1.0)
