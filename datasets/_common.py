@@ -10,7 +10,7 @@ import hashlib
 import importlib.util
 import os
 import pathlib
-from typing import Dict, Hashable, List, Sequence
+from typing import Dict, Hashable, List, Optional, Sequence
 
 import tensorflow_datasets as tfds
 
@@ -79,11 +79,13 @@ class OfflineBuilderMixin:
   """Makes `download_and_prepare` offline and tidy.
 
   TFDS writes into a temporary directory and deletes it when generation
-  fails, but it still leaves the empty folders it made on the way
-  (`<data_dir>/downloads/extracted`, `<data_dir>/<name>/...`). This mixin
-  removes the empty folders that did not exist before the call: the download
-  folders always (nothing is ever downloaded), the dataset folders only after a
-  failed build. Non-empty folders are never touched, so other datasets are safe.
+  fails, but it still leaves what it made on the way: empty folders
+  (`<data_dir>/downloads/extracted`, `<data_dir>/<name>/...`) and, for builders
+  with configs, `<data_dir>/<name>/.config/metadata.json`. This mixin removes
+  the empty folders that did not exist before the call (the download folders
+  always, since nothing is ever downloaded; the dataset folders after a failed
+  build) and that metadata file when its dataset folder is new. Nothing else
+  is deleted, so other datasets and configs are safe.
   """
 
   def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
@@ -92,25 +94,33 @@ class OfflineBuilderMixin:
         try_download_gcs=False
     )
     root = pathlib.Path(os.fspath(self.data_dir_root))
-    downloads = pathlib.Path(os.fspath(download_dir or root / "downloads"))
-    relative = pathlib.Path(self.data_dir).relative_to(root)
-    new_dataset_dirs = [d for d in (root / p for p in relative.parents) if not d.exists()]
-    new_download_dirs = [d for d in (downloads,) if not d.exists()]
+    dataset_dir = root / pathlib.Path(self.data_dir).relative_to(root).parts[0]
+    new_dataset_top = _topmost_missing(pathlib.Path(self.data_dir).parent)
+    new_download_top = _topmost_missing(pathlib.Path(os.fspath(download_dir or root / "downloads")))
     try:
       super().download_and_prepare(
           download_dir=download_dir, download_config=download_config, **kwargs
       )
     except BaseException:
-      for top in new_dataset_dirs:
-        _remove_empty_dirs(top)
+      if new_dataset_top and dataset_dir.is_relative_to(new_dataset_top):
+        (dataset_dir / ".config" / "metadata.json").unlink(missing_ok=True)
+      _remove_empty_dirs(new_dataset_top)
       raise
     finally:
-      for top in new_download_dirs:
-        _remove_empty_dirs(top)
+      _remove_empty_dirs(new_download_top)
 
 
-def _remove_empty_dirs(top: pathlib.Path) -> None:
-  if not top.is_dir():
+def _topmost_missing(path: pathlib.Path) -> Optional[pathlib.Path]:
+  """The highest folder on the way to `path` that does not exist yet, if any."""
+  if path.exists():
+    return None
+  while not path.parent.exists():
+    path = path.parent
+  return path
+
+
+def _remove_empty_dirs(top: Optional[pathlib.Path]) -> None:
+  if top is None or not top.is_dir():
     return
   for current, _, _ in os.walk(top, topdown=False):
     try:
