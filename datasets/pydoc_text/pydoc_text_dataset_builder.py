@@ -2,7 +2,7 @@
 
 Each example is one help topic of Python's reference manual:
 
-  text: scalar string, the topic's plain text (about 200 to 62k characters)
+    text: scalar string, the topic's plain text (about 200 to 62k characters)
 """
 
 import collections
@@ -29,55 +29,55 @@ the input pipeline.
 
 _CITATION = """\
 @manual{python_reference,
-  author = {{Python Software Foundation}},
-  title = {The Python Language Reference},
-  howpublished = {\\url{https://docs.python.org/3/reference/}},
+    author = {{Python Software Foundation}},
+    title = {The Python Language Reference},
+    howpublished = {\\url{https://docs.python.org/3/reference/}},
 }
 """
 
 
 def load_topics() -> Dict[str, str]:
-  """`{topic name: text}`; tests replace it with dummy_data/topics.json."""
-  return dict(pydoc_topics.topics)
+    """`{topic name: text}`; tests replace it with dummy_data/topics.json."""
+    return dict(pydoc_topics.topics)
 
 
 def group_by_text(topics: Dict[str, str]) -> Dict[str, str]:
-  """Merges topics that share one text, e.g. "if" and "else".
+    """Merges topics that share one text, e.g. "if" and "else".
 
-  Returns:
-    `{key: text}` with unique texts; the key joins the sorted topic names
-    with "+", e.g. "else+if".
-  """
-  names_by_text = collections.defaultdict(list)
-  for name, text in topics.items():
-    names_by_text[text].append(name)
-  return {"+".join(sorted(names)): text for text, names in names_by_text.items()}
+    Returns:
+        `{key: text}` with unique texts; the key joins the sorted topic names
+        with "+", e.g. "else+if".
+    """
+    names_by_text = collections.defaultdict(list)
+    for name, text in topics.items():
+        names_by_text[text].append(name)
+    return {"+".join(sorted(names)): text for text, names in names_by_text.items()}
 
 
 class Builder(_common.OfflineBuilderMixin, tfds.core.GeneratorBasedBuilder):
-  """Python's pydoc help topics, one example per topic."""
+    """Python's pydoc help topics, one example per topic."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release: one example per topic, 80/10/10."}
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release: one example per topic, 80/10/10."}
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=_DESCRIPTION,
-        features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
-        supervised_keys=None,
-        homepage="https://docs.python.org/3/library/pydoc.html",
-        citation=_CITATION,
-        license="PSF-2.0 (Python Software Foundation License)",
-    )
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            description=_DESCRIPTION,
+            features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
+            supervised_keys=None,
+            homepage="https://docs.python.org/3/library/pydoc.html",
+            citation=_CITATION,
+            license="PSF-2.0 (Python Software Foundation License)",
+        )
 
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    del dl_manager  # The data comes with the Python standard library.
-    texts = group_by_text(load_topics())
-    return {
-        name: self._generate_examples({k: texts[k] for k in keys})
-        for name, keys in _common.assign_splits(sorted(texts), salt=self.name).items()
-    }
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        del dl_manager  # The data comes with the Python standard library.
+        texts = group_by_text(load_topics())
+        return {
+            name: self._generate_examples({k: texts[k] for k in keys})
+            for name, keys in _common.assign_splits(sorted(texts), salt=self.name).items()
+        }
 
-  def _generate_examples(self, texts: Dict[str, str]):
-    for key, text in texts.items():
-      yield key, {"text": text}
+    def _generate_examples(self, texts: Dict[str, str]):
+        for key, text in texts.items():
+            yield key, {"text": text}
