@@ -14,7 +14,8 @@ from typing import Dict, Hashable, List, Optional, Sequence
 
 import tensorflow_datasets as tfds
 
-SPLIT_FRACTIONS = (("train", 0.8), ("validation", 0.1), ("test", 0.1))
+SPLITS = ("train", "validation", "test")
+HELD_OUT_FRACTION = 0.1  # Each of validation and test; train gets the rest.
 
 
 class MissingPackageError(ImportError):
@@ -62,7 +63,7 @@ def assign_splits(keys: Sequence[Hashable], salt: str) -> Dict[str, List]:
     if len(set(keys)) != len(keys):
         raise ValueError("assign_splits needs unique keys; deduplicate them first.")
     ordered = sorted(keys, key=lambda k: _hash_key(salt, k))
-    n_held_out = round(len(ordered) * SPLIT_FRACTIONS[1][1])
+    n_held_out = round(len(ordered) * HELD_OUT_FRACTION)
     n_train = len(ordered) - 2 * n_held_out
     return {
         "train": ordered[:n_train],

