@@ -4,7 +4,6 @@ import importlib.util
 import os
 import pathlib
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 import datasets

@@ -1,6 +1,7 @@
 """Behaviour shared by all builders in `datasets`: registration, offline, cleanup."""
 
-import numpy as np
+import socket
+
 import pytest
 import tensorflow_datasets as tfds
 
@@ -23,6 +24,21 @@ def test_importing_datasets_registers_each_builder(name, tmp_path):
     assert files_under(tmp_path) == []  # Looking at a builder writes nothing.
 
 
+def test_builds_never_touch_the_network(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a builder tried to use the network")
+
+    for name in ("getaddrinfo", "create_connection"):
+        monkeypatch.setattr(socket, name, no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(pydoc_text, "load_topics", lambda: {c: f"text {c}" for c in "abcdefghij"})
+    builder = tfds.builder("pydoc_text", data_dir=tmp_path)
+    builder.download_and_prepare()
+    assert builder.info.splits["train"].num_examples == 8
+    # No empty downloads/ folder either: nothing was downloaded.
+    assert [p.name for p in tmp_path.iterdir()] == ["pydoc_text"]
+
+
 def test_assign_splits_is_exact_disjoint_and_order_independent():
     keys = [f"k{i}" for i in range(101)]
     splits = _common.assign_splits(keys, salt="x")
@@ -38,15 +54,15 @@ def test_assign_splits_rejects_duplicate_keys():
 
 
 def broken_topics():
-    # The third example fails to encode, after TFDS has started writing the split.
-    return {"a": "text a", "b": "text b", "c": np.zeros(3), "d": "text d"}
+    # Topic "c" fails to serialize, so TFDS fails while writing a split.
+    return {c: 3 if c == "c" else f"text {c}" for c in "abcdefghij"}
 
 
 @pytest.mark.parametrize("subdir", ["", "not/yet/made"])
 def test_failed_build_leaves_nothing_in_data_dir(tmp_path, monkeypatch, subdir):
     monkeypatch.setattr(pydoc_text, "load_topics", broken_topics)
     data_dir = tmp_path / subdir
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError, match="while serializing feature `text`"):
         build(pydoc_text.Builder, data_dir)
     assert files_under(tmp_path) == []
 
