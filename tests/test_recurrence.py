@@ -83,20 +83,29 @@ def test_bidirectional_gradients_equal_finite_differences(share_weights):
     check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))])
 
 
-def test_gradients_equal_keras_simple_rnn_autodiff():
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("length", [1, 4, 11])
+def test_gradients_equal_keras_simple_rnn_autodiff(time_major, length):
+    """Lengths below, at and past whole blocks of frames, with the inputs' gradient too."""
     rng = np.random.default_rng(3)
-    x = tf.constant(rng.normal(size=(4, 9, 5)).astype("float32"))
-    mask = tf.constant(lengths_to_mask([9, 6, 1, 8], 9))
-    ours = Bidirectional(BasicRNN(6, return_sequences=True))
+    x = tf.constant(rng.normal(size=(4, length, 5)).astype("float32"))
+    mask = tf.constant(lengths_to_mask([length, max(1, length - 3), 1, length], length))
+    ours = Bidirectional(BasicRNN(6, return_sequences=True, time_major=time_major))
     theirs = keras.layers.Bidirectional(keras.layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
     ours.build(x.shape)
     theirs.build(x.shape)
     theirs.set_weights(ours.get_weights())
     gradients = []
-    for layer in (ours, theirs):
+    for layer, inputs, layer_mask, to_batch_major in (
+        (ours, tf.transpose(x, (1, 0, 2)), tf.transpose(mask), lambda y: tf.transpose(y, (1, 0, 2)))
+        if time_major else (ours, x, mask, lambda y: y),
+        (theirs, x, mask, lambda y: y),
+    ):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.sin(layer(x, mask=mask)))
-        gradients.append(tape.gradient(loss, layer.trainable_weights))
+            tape.watch(inputs)
+            loss = tf.reduce_sum(tf.sin(to_batch_major(layer(inputs, mask=layer_mask))))
+        input_gradient, *weight_gradients = tape.gradient(loss, [inputs, *layer.trainable_weights])
+        gradients.append([to_batch_major(input_gradient), *weight_gradients])
     for ours_gradient, theirs_gradient in zip(*gradients):
         np.testing.assert_allclose(ours_gradient, theirs_gradient, atol=1e-5, rtol=1e-5)
 

@@ -1,10 +1,9 @@
 """The basic recurrent layer of SPEC §2: h_t = phi(W_xh x_t + W_hh h_{t-1} + b)."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from zoo.layers.recurrence import run_recurrence
+from zoo.layers.recurrence import has_fast_gradient, run_recurrence
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -83,16 +82,12 @@ class BasicRNNCell(keras.layers.Layer):
                 name="bias",
             )
 
-    def project_inputs(self, inputs):
-        """x W_xh + b for every frame at once: inputs (..., input_dim) -> (..., units)."""
+    def call(self, inputs, states, training=None):
+        previous = states[0] if isinstance(states, (list, tuple)) else states
         projected = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             projected = projected + self.bias
-        return projected
-
-    def call(self, inputs, states, training=None):
-        previous = states[0] if isinstance(states, (list, tuple)) else states
-        state = self.activation(self.project_inputs(inputs) + ops.matmul(previous, self.recurrent_kernel))
+        state = self.activation(projected + ops.matmul(previous, self.recurrent_kernel))
         return state, [state]
 
     def get_initial_state(self, batch_size=None):
@@ -116,7 +111,7 @@ class BasicRNNCell(keras.layers.Layer):
 def to_time_major(tensor):
     """(batch, time, ...) <-> (time, batch, ...)."""
     rank = len(tensor.shape)
-    return tf.transpose(tensor, [1, 0, *range(2, rank)])
+    return ops.transpose(tensor, [1, 0, *range(2, rank)])
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -200,6 +195,8 @@ class BasicRNN(keras.layers.RNN):
         return (time, batch, self.units)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if not has_fast_gradient(self.cell.activation_name):
+            return self._call_generic(sequences, initial_state, mask, training)
         if initial_state is None:
             if self.stateful:
                 initial_state = self.states
@@ -210,37 +207,49 @@ class BasicRNN(keras.layers.RNN):
             (initial_state,) = initial_state
         initial_state = ops.cast(initial_state, self.compute_dtype)
 
-        time_major_sequences = sequences if self.time_major else to_time_major(sequences)
-        time_major_mask = None
-        if mask is not None:
-            mask = ops.cast(mask, "bool")
-            time_major_mask = (mask if self.time_major else ops.transpose(mask))[..., None]
-
-        (states,), (final_state,) = run_recurrence(
-            [self.cell.project_inputs(time_major_sequences)],
+        (outputs,), (final_state,) = run_recurrence(
+            sequences,
             [initial_state],
-            [ops.convert_to_tensor(self.cell.recurrent_kernel)],
-            activation=self.cell.activation,
+            kernels=[self.cell.kernel],
+            biases=[self.cell.bias],
+            recurrent_kernels=[self.cell.recurrent_kernel],
             activation_name=self.cell.activation_name,
-            mask=time_major_mask,
+            mask=mask,
             reverse=[self.go_backwards],
+            time_major=self.time_major,
         )
         if self.stateful:
             self.states[0].assign(final_state)
 
         if self.return_sequences:
-            if self.zero_output_for_mask and time_major_mask is not None:
-                states = ops.where(time_major_mask, states, ops.zeros_like(states))
+            if self.zero_output_for_mask and mask is not None:
+                outputs = ops.where(ops.cast(mask, "bool")[..., None], outputs, ops.zeros_like(outputs))
             if self.go_backwards:
                 # Keras's convention: a backwards layer lists its outputs in
                 # the order it computed them, last frame first.
-                states = ops.flip(states, axis=0)
-            output = states if self.time_major else to_time_major(states)
+                outputs = ops.flip(outputs, axis=0 if self.time_major else 1)
+            output = outputs
         else:
             output = final_state
         if self.return_state:
             return output, final_state
         return output
+
+    def _call_generic(self, sequences, initial_state, mask, training):
+        """Keras's own loop, for activations without the hand-written gradient."""
+        if not self.time_major:
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        results = super().call(
+            to_time_major(sequences),
+            initial_state=initial_state,
+            mask=None if mask is None else ops.transpose(mask),
+            training=training,
+        )
+        if not self.return_sequences:
+            return results
+        if self.return_state:
+            return (to_time_major(results[0]), *results[1:])
+        return to_time_major(results)
 
     def get_config(self):
         config = super().get_config()

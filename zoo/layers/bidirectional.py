@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from zoo.layers.basic_rnn import BasicRNN, to_time_major
-from zoo.layers.recurrence import run_recurrence
+from zoo.layers.recurrence import has_fast_gradient, run_recurrence
 
 MERGE_MODES = ("sum", "concat", "ave", "mul", None)
 SHARED_WEIGHTS = {
@@ -58,7 +58,16 @@ class Bidirectional(keras.layers.Bidirectional):
 
     @property
     def _fused(self):
-        return isinstance(self.forward_layer, BasicRNN) and isinstance(self.backward_layer, BasicRNN)
+        forward, backward = self.forward_layer, self.backward_layer
+        return (
+            isinstance(forward, BasicRNN)
+            and isinstance(backward, BasicRNN)
+            and has_fast_gradient(forward.cell.activation_name)
+        )
+
+    @property
+    def _time_major(self):
+        return getattr(self.forward_layer, "time_major", False)
 
     def build(self, sequences_shape, initial_state_shape=None):
         if not self.forward_layer.built:
@@ -70,11 +79,10 @@ class Bidirectional(keras.layers.Bidirectional):
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
         if not self._fused:
-            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+            return self._call_generic(sequences, initial_state, mask, training)
 
         forward, backward = self.forward_layer, self.backward_layer
-        time_major = forward.time_major
-        batch_size = ops.shape(sequences)[1 if time_major else 0]
+        batch_size = ops.shape(sequences)[1 if self._time_major else 0]
         if initial_state is not None:
             initial_states = list(initial_state)
             if len(initial_states) != 2:
@@ -91,48 +99,58 @@ class Bidirectional(keras.layers.Bidirectional):
             ]
         initial_states = [ops.cast(state, self.compute_dtype) for state in initial_states]
 
-        time_major_sequences = sequences if time_major else to_time_major(sequences)
-        time_major_mask = None
-        if mask is not None:
-            mask = ops.cast(mask, "bool")
-            time_major_mask = (mask if time_major else ops.transpose(mask))[..., None]
-
-        forward_projected = forward.cell.project_inputs(time_major_sequences)
-        if self.share_weights in ("input", "all"):
-            backward_projected = forward_projected
-        else:
-            backward_projected = backward.cell.project_inputs(time_major_sequences)
-        # `go_backwards` marks which copy reads the sequence from its end;
+        # `go_backwards` marks the copy that reads the sequence from its end;
         # outputs come back in frame order either way.
         (forward_states, backward_states), (forward_final, backward_final) = run_recurrence(
-            [forward_projected, backward_projected],
+            sequences,
             initial_states,
-            [ops.convert_to_tensor(forward.cell.recurrent_kernel), ops.convert_to_tensor(backward.cell.recurrent_kernel)],
-            activation=forward.cell.activation,
+            kernels=[forward.cell.kernel, backward.cell.kernel],
+            biases=[forward.cell.bias, backward.cell.bias],
+            recurrent_kernels=[forward.cell.recurrent_kernel, backward.cell.recurrent_kernel],
             activation_name=forward.cell.activation_name,
-            mask=time_major_mask,
+            mask=mask,
             reverse=[forward.go_backwards, backward.go_backwards],
+            time_major=self._time_major,
         )
         if self.stateful:
             forward.states[0].assign(forward_final)
             backward.states[0].assign(backward_final)
 
         if self.return_sequences:
-            if time_major_mask is not None:
-                zeros = ops.zeros_like(forward_states)
-                forward_states = ops.where(time_major_mask, forward_states, zeros)
-                backward_states = ops.where(time_major_mask, backward_states, zeros)
-            forward_output, backward_output = forward_states, backward_states
+            if mask is not None:
+                frame_mask = ops.cast(mask, "bool")[..., None]
+                forward_states = ops.where(frame_mask, forward_states, ops.zeros_like(forward_states))
+                backward_states = ops.where(frame_mask, backward_states, ops.zeros_like(backward_states))
+            output = self._merge(forward_states, backward_states)
         else:
-            forward_output, backward_output = forward_final, backward_final
-
-        output = self._merge(forward_output, backward_output)
-        if self.return_sequences and not time_major:
-            output = [to_time_major(part) for part in output] if self.merge_mode is None else to_time_major(output)
+            output = self._merge(forward_final, backward_final)
         if self.return_state:
             parts = tuple(output) if self.merge_mode is None else (output,)
             return parts + (forward_final, backward_final)
         return output
+
+    def _call_generic(self, sequences, initial_state, mask, training):
+        """Two separate layers, as Keras runs them; Keras's version expects batch-major tensors."""
+        if not self._time_major:
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        for layer in (self.forward_layer, self.backward_layer):
+            layer.time_major = False
+        try:
+            results = super().call(
+                to_time_major(sequences),
+                initial_state=initial_state,
+                mask=None if mask is None else ops.transpose(mask),
+                training=training,
+            )
+        finally:
+            for layer in (self.forward_layer, self.backward_layer):
+                layer.time_major = True
+        if not self.return_sequences:
+            return results
+        results = list(results) if isinstance(results, (list, tuple)) else [results]
+        outputs_count = 2 if self.merge_mode is None else 1
+        results[:outputs_count] = [to_time_major(result) for result in results[:outputs_count]]
+        return results[0] if len(results) == 1 else results
 
     def _merge(self, forward_output, backward_output):
         if self.merge_mode == "sum":
