@@ -145,14 +145,12 @@ def run_recurrence(sequences, initial_states, kernels, biases, recurrent_kernels
                 backwards = reverse[direction]
                 start = block_start(index, size, length, backwards)
                 frames = block_of(sequences, start, size)
-                projected = tf.reshape(
-                    tf.nn.bias_add(flat_matmul(frames, kernels[direction]), biases[direction]), (size, batch, units)
-                )
                 state = states[direction]
                 for step in range(size):
                     offset = size - 1 - step if backwards else step
                     time = start + offset
-                    new_state = activation(projected[offset] + tf.matmul(state, recurrent_kernels[direction]))
+                    projected = tf.nn.bias_add(tf.matmul(frames[offset], kernels[direction]), biases[direction])
+                    new_state = activation(projected + tf.matmul(state, recurrent_kernels[direction]))
                     if mask_by_time is not None:
                         new_state = tf.where(mask_by_time[time], new_state, state)
                     state = new_state
@@ -185,7 +183,7 @@ def run_recurrence(sequences, initial_states, kernels, biases, recurrent_kernels
                     backwards = reverse[direction]
                     start = block_start(index, size, length, backwards)
                     carry = carries[direction]
-                    input_gradients = [None] * size
+                    frames = block_of(sequences, start, size)
                     for step in reversed(range(size)):
                         offset = size - 1 - step if backwards else step
                         time = start + offset
@@ -199,23 +197,14 @@ def run_recurrence(sequences, initial_states, kernels, biases, recurrent_kernels
                         carry = tf.matmul(input_gradient, transposed_recurrent[direction])
                         if mask_by_time is not None:
                             carry += tf.where(mask_by_time[time], tf.zeros_like(gradient), gradient)
-                        input_gradients[offset] = input_gradient
+                        # Off the sequential path: per step, these matmuls
+                        # stay small enough to run on one core each.
+                        previous = padded_states[direction][time + 1 if backwards else time]
+                        recurrent_grads[direction] += tf.matmul(previous, input_gradient, transpose_a=True)
+                        kernel_grads[direction] += tf.matmul(frames[offset], input_gradient, transpose_a=True)
+                        bias_grads[direction] += tf.reduce_sum(input_gradient, axis=0)
+                        input_arrays[direction] = input_arrays[direction].write(time, input_gradient)
                     carries[direction] = carry
-                    input_gradient_block = tf.stack(input_gradients)
-                    flat_input_gradients = tf.reshape(input_gradient_block, (-1, units))
-                    previous = padded_states[direction][start + 1 : start + size + 1] if backwards else (
-                        padded_states[direction][start : start + size]
-                    )
-                    frames = block_of(sequences, start, size)
-                    recurrent_grads[direction] += tf.matmul(
-                        tf.reshape(previous, (-1, units)), flat_input_gradients, transpose_a=True
-                    )
-                    kernel_grads[direction] += tf.matmul(
-                        tf.reshape(frames, (-1, frames.shape[-1])), flat_input_gradients, transpose_a=True
-                    )
-                    bias_grads[direction] += tf.reduce_sum(flat_input_gradients, axis=0)
-                    for offset in range(size):
-                        input_arrays[direction] = input_arrays[direction].write(start + offset, input_gradients[offset])
                 return carries, kernel_grads, bias_grads, recurrent_grads, input_arrays
 
             loop_state = (
