@@ -170,3 +170,13 @@ def test_known_keys_match_the_catalog_features(tmp_path, name):
     features = tfds.builder(name, data_dir=str(tmp_path)).info.features
 
     assert set(catalog.KNOWN_KEYS[name].values()) <= set(features.keys())
+
+
+def test_catalog_route_loads_one_of_our_builders_prepared_into_a_data_dir(tmp_path):
+    """What a user with a network gets from `tfds:NAME`, shown offline on a project builder."""
+    tfds.builder("pydoc_text", data_dir=tmp_path).download_and_prepare()
+    loaded = datasets.load("language_model", "tfds:pydoc_text", data_dir=tmp_path)
+    texts = [example["text"].numpy().decode() for example in loaded.splits["test"]]
+    assert len(texts) == 8
+    assert all(text.strip() for text in texts)
+    assert set(loaded.splits) == {"train", "validation", "test"}
