@@ -9,15 +9,18 @@ carries a hand-written backward pass:
     carry  = dz_t W_hh^T  (+ g_t where masked: a masked step copies h_{t-1})
     dW_hh += h_{t-1}^T dz_t,  dW_xh += x_t^T dz_t,  db += dz_t,  and after the loop dx = dz W_xh^T
 
-Why it is faster than differentiating Keras's loop, on a CPU:
-- only `carry` is on the sequential path, one small matmul per step; the
-  weight gradients and the input projection x W_xh + b are done a block of
-  frames at a time, off that path, so a second core works on them while the
-  first walks through time;
+What it saves over differentiating Keras's loop, on a CPU:
+- only `carry` is on the sequential path: per step one small matmul and two
+  elementwise ops (TensorFlow's own TanhGrad and friends); the input
+  projection and the weight gradients are off that path, where a second core
+  picks them up. Each of those matmuls covers one step, because TensorFlow's
+  CPU matmul gets about five times slower once a product is large enough
+  (about 2^20 multiply-adds) to be split across threads;
 - nothing of size (time, batch, units) is built but the stacked states:
-  inputs and output gradients are read a block at a time in the caller's
-  layout, with no transposed copy and no stacked per-step intermediates.
-  Each large tensor costs more than its arithmetic here, since fresh memory
+  inputs and output gradients are read a frame at a time in the caller's
+  layout, with no transposed copies and no stacked per-step intermediates,
+  and dx (after the loop) is pruned when the inputs need no gradient.
+  A large new tensor costs more than its arithmetic here, since its memory
   must be paged in.
 
 phi' is read off the output, which limits this path to tanh, sigmoid, relu
@@ -26,21 +29,21 @@ and linear (`has_fast_gradient`); callers use Keras's generic loop otherwise.
 
 import tensorflow as tf
 
-# Frames per loop iteration: amortises the loop's bookkeeping and sizes the
-# off-path matmuls of the input projection and the weight gradients.
+# Frames per loop iteration: amortises the loop's bookkeeping.
 BLOCK = 4
 
-_DERIVATIVE_FROM_OUTPUT = {
-    "tanh": lambda h: 1.0 - h * h,
-    "sigmoid": lambda h: h * (1.0 - h),
-    "relu": lambda h: tf.cast(h > 0, h.dtype),
-    "linear": None,
+# dL/dz from dL/dh and h = phi(z): TensorFlow's own gradient kernels, one op each.
+_GRADIENT_FROM_OUTPUT = {
+    "tanh": lambda h, gradient: tf.raw_ops.TanhGrad(y=h, dy=gradient),
+    "sigmoid": lambda h, gradient: tf.raw_ops.SigmoidGrad(y=h, dy=gradient),
+    "relu": lambda h, gradient: tf.raw_ops.ReluGrad(gradients=gradient, features=h),
+    "linear": lambda h, gradient: gradient,
 }
 
 
 def has_fast_gradient(activation_name):
     """Whether `activation_name` can use `run_recurrence`."""
-    return activation_name in _DERIVATIVE_FROM_OUTPUT
+    return activation_name in _GRADIENT_FROM_OUTPUT
 
 
 _ACTIVATIONS = {"tanh": tf.tanh, "sigmoid": tf.sigmoid, "relu": tf.nn.relu, "linear": lambda z: z}
@@ -102,7 +105,7 @@ def run_recurrence(sequences, initial_states, kernels, biases, recurrent_kernels
     directions = range(len(initial_states))
     reverse = list(reverse or [False] * len(initial_states))
     activation = _ACTIVATIONS[activation_name]
-    derivative = _DERIVATIVE_FROM_OUTPUT[activation_name]
+    gradient_through_activation = _GRADIENT_FROM_OUTPUT[activation_name]
     sequences = tf.convert_to_tensor(sequences)
     units = recurrent_kernels[0].shape[-1]
     biases = [tf.zeros((units,), sequences.dtype) if bias is None else bias for bias in biases]
@@ -191,7 +194,7 @@ def run_recurrence(sequences, initial_states, kernels, biases, recurrent_kernels
                         if output_gradients[direction] is not None:
                             gradient += frame_of(output_gradients[direction], time)
                         state = states_by_time[direction][time]
-                        input_gradient = gradient if derivative is None else gradient * derivative(state)
+                        input_gradient = gradient_through_activation(state, gradient)
                         if mask_by_time is not None:
                             input_gradient = tf.where(mask_by_time[time], input_gradient, tf.zeros_like(input_gradient))
                         carry = tf.matmul(input_gradient, transposed_recurrent[direction])
