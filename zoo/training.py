@@ -14,7 +14,6 @@ the same --out resumes from it.
 """
 
 import dataclasses
-import importlib.metadata
 import json
 import os
 import pathlib
@@ -32,7 +31,6 @@ from zoo.settings import Settings
 CHECKPOINT = "checkpoint"
 # Settings that may change when a run resumes: they do not change the model or the data.
 RESUMABLE_CHANGES = ("epochs", "patience")
-VERSIONED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "numpy")
 
 
 class RunError(ValueError):
@@ -86,13 +84,16 @@ def check_run_folder(out, settings):
 
 
 def library_versions():
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_datasets": tfds.__version__,
+        "numpy": np.__version__,
+    }
 
 
 def write_json(path, value):
