@@ -8,7 +8,7 @@ import tensorflow as tf
 from zoo import decoding, models
 from zoo.data import DataInfo
 from zoo.models import char_lm, seq2seq
-from zoo.models.sentiment import MaskedMean
+from zoo.models.sentiment import MaskedMeanMax
 from zoo.settings import for_model
 from zoo.training import compile_model
 
@@ -107,11 +107,11 @@ def test_real_time_framewise_output_ignores_future_frames():
     assert not np.allclose(model(changed)[:, 4:], model(frames)[:, 4:])
 
 
-def test_masked_mean_of_an_all_padding_sequence_is_zero_not_nan():
-    states = tf.ones((2, 3, 4))
+def test_pooling_skips_padding_and_gives_zeros_not_nan_for_all_padding():
+    states = tf.constant([[[0.5], [0.9], [0.7]], [[-0.2], [-0.6], [0.9]]])
     mask = tf.constant([[False] * 3, [True, True, False]])
-    pooled = MaskedMean()(states, mask=mask).numpy()
-    np.testing.assert_array_equal(pooled, [[0.0] * 4, [1.0] * 4])
+    pooled = MaskedMeanMax()(states, mask=mask).numpy()
+    np.testing.assert_allclose(pooled, [[0.0, 0.0], [-0.4, -0.2]], atol=1e-6)
 
 
 def trained_seq2seq(cell="basic"):
