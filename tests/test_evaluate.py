@@ -1,0 +1,107 @@
+"""evaluate.py reads what train.py wrote: the same metrics from model.keras, the SavedModel and TF Lite."""
+
+import json
+
+import numpy as np
+import pytest
+
+import evaluate
+from conftest import write_frames_npz, write_text, write_translation_tsv
+from zoo import training
+from zoo.settings import for_model
+
+
+def evaluate_json(capsys, *arguments):
+    assert evaluate.main([*map(str, arguments), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_every_artifact_of_the_run_scores_the_same(trained_run, capsys):
+    out, _ = trained_run
+    written = json.loads((out / "metrics.json").read_text())
+    for artifact in (out, out / "saved_model", out / "model.tflite"):
+        metrics = evaluate_json(capsys, artifact)
+        assert metrics["accuracy"] == pytest.approx(written["accuracy"])
+        assert metrics["confusion_matrix"] == written["confusion_matrix"]
+
+
+def test_table_output_and_other_split(trained_run, capsys):
+    out, _ = trained_run
+    assert evaluate.main([str(out), "--split", "validation"]) == 0
+    table = capsys.readouterr().out
+    assert "accuracy" in table and "confusion matrix" in table and "validation" in table
+
+
+@pytest.mark.parametrize("artifact", ["", "saved_model"])
+def test_classifies_the_users_sentence(trained_run, artifact, capsys):
+    out, _ = trained_run
+    assert evaluate.main([str(out / artifact), "--input", "这本书很好"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] in ("negative", "positive")
+    probabilities = [float(line.split(":")[1]) for line in lines[1:]]
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_missing_run_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main([str(tmp_path)])
+    assert exit.value.code == 2
+    assert "run folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def task_runs(tmp_path_factory):
+    """Tiny finished runs of the other three tasks, on users' own files."""
+    root = tmp_path_factory.mktemp("task_runs")
+    runs = {}
+    for model, dataset in [
+        ("framewise", write_frames_npz(root / "frames.npz")),
+        ("seq2seq", write_translation_tsv(root / "pairs.tsv")),
+        ("char_lm", write_text(root / "text.txt")),
+    ]:
+        settings = for_model(model, dataset=str(dataset), units=8, embedding_dim=4, epochs=2, sequence_length=20)
+        training.train(settings, root / model, command="test", verbose=0)
+        runs[model] = root / model
+    return runs
+
+
+@pytest.mark.parametrize("model,metric", [("framewise", "frame_accuracy"), ("seq2seq", "bleu")])
+def test_keras_saved_model_and_tflite_agree(task_runs, model, metric, capsys):
+    out = task_runs[model]
+    written = json.loads((out / "metrics.json").read_text())
+    for artifact in (out, out / "saved_model", out / "model.tflite"):
+        metrics = evaluate_json(capsys, artifact)
+        assert metrics[metric] == pytest.approx(written[metric], abs=1e-6), artifact
+
+
+def test_language_model_metrics(task_runs, capsys):
+    out = task_runs["char_lm"]
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["bits_per_character"] == pytest.approx(np.log2(written["perplexity"]))
+    tflite = evaluate_json(capsys, out / "model.tflite")
+    assert tflite["perplexity"] == pytest.approx(written["perplexity"], rel=1e-4)
+    # The SavedModel scores whole texts, not training windows: close, not equal.
+    saved = evaluate_json(capsys, out / "saved_model")
+    assert 1.0 < saved["perplexity"] < 2 * written["perplexity"]
+
+
+def test_seq2seq_beam_1_scores_as_greedy_and_beam_runs(task_runs, capsys):
+    out = task_runs["seq2seq"]
+    greedy = evaluate_json(capsys, out)
+    assert evaluate_json(capsys, out, "--beam", 1)["exact_match"] == greedy["exact_match"]
+    beam = evaluate_json(capsys, out, "--beam", 3)
+    assert 0.0 <= beam["word_error_rate"] and beam["examples"] == greedy["examples"]
+
+
+def test_runs_the_model_on_the_users_input(task_runs, tmp_path, capsys):
+    assert evaluate.main([str(task_runs["seq2seq"]), "--input", "red cat"]) == 0
+    assert set(capsys.readouterr().out.split()) <= {"red", "green", "blue", "cat", "dog", "sun", "moon", "tree"}
+    assert evaluate.main([str(task_runs["char_lm"] / "saved_model"), "--input", "line", "--length", "15"]) == 0
+    continued = capsys.readouterr().out.rstrip("\n")
+    assert continued.startswith("line") and len(continued) == len("line") + 15
+
+    frames = tmp_path / "frames.npz"
+    np.savez(frames, features=np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32))
+    assert evaluate.main([str(task_runs["framewise"]), "--input", str(frames)]) == 0
+    labels = capsys.readouterr().out.split()
+    assert len(labels) == 9 and set(labels) <= {"0", "1"}

@@ -1,0 +1,189 @@
+"""Every registered model builds, learns on tiny data, and survives a save and reload; inference loops agree."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import decoding, models
+from zoo.data import DataInfo
+from zoo.models import char_lm, seq2seq
+from zoo.models.sentiment import MaskedMeanMax
+from zoo.settings import for_model
+from zoo.training import compile_model
+
+VOCABULARY = 12
+FEATURES = 5
+CLASSES = 3
+START, END = 2, 3
+
+
+def tiny_info():
+    return DataInfo(
+        num_classes=CLASSES,
+        feature_dim=FEATURES,
+        feature_mean=[0.0] * FEATURES,
+        feature_variance=[1.0] * FEATURES,
+        vocabulary_size=VOCABULARY,
+        source_vocabulary_size=VOCABULARY,
+        target_vocabulary_size=VOCABULARY,
+    )
+
+
+def tiny_batch(task, rng):
+    """One batch (x, y[, sample_weight]) with padding, shaped as the task's pipeline yields it."""
+    lengths = np.array([7, 4, 6, 2])
+    real = np.arange(7)[None, :] < lengths[:, None]
+    ids = np.where(real, rng.integers(4, VOCABULARY, (4, 7)), 0)
+    if task == "sentiment":
+        return ids, (ids[:, 0] % 2).astype(np.int64)
+    if task == "frames":
+        frames = np.where(real[..., None], rng.normal(size=(4, 7, FEATURES)), 0.0).astype(np.float32)
+        labels = np.where(real, (frames[..., 0] > 0).astype(np.int64), 0)
+        return frames, labels, real.astype(np.float32)
+    if task == "translation":
+        target = np.where(real[:, :5], ids[:, :5], 0)
+        decoder_input = np.concatenate([np.full((4, 1), START), target], axis=1)
+        decoder_target = np.concatenate([target, np.zeros((4, 1), np.int64)], axis=1)
+        decoder_target[np.arange(4), np.minimum(lengths, 5)] = END
+        return {"source": ids, "decoder_input": decoder_input}, decoder_target
+    return rng.integers(2, VOCABULARY, (4, 6)), rng.integers(2, VOCABULARY, (4, 6))
+
+
+CASES = [(name, "basic") for name in models.MODELS] + [
+    ("sentiment", "lstm"),
+    ("framewise", "gru"),
+    ("seq2seq", "lstm"),
+    ("seq2seq", "gru"),
+    ("char_lm", "lstm"),
+]
+
+
+@pytest.mark.parametrize("name,cell", CASES)
+def test_model_learns_and_reloads_identically(name, cell, tmp_path):
+    spec = models.get(name)
+    settings = for_model(name, units=8, embedding_dim=4, cell=cell, window=3, dropout=0.0, learning_rate=0.02)
+    keras.utils.set_random_seed(0)
+    model = spec.build(tiny_info(), settings)
+    compile_model(model, spec.task, settings)
+    batch = tiny_batch(spec.task, np.random.default_rng(0))
+
+    losses = [float(model.train_on_batch(*batch, return_dict=True)["loss"]) for _ in range(15)]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(reloaded.predict_on_batch(batch[0]), model.predict_on_batch(batch[0]), atol=1e-6)
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ValueError, match="sentiment, framewise, dense_birnn_dense, window_ffn, seq2seq, char_lm"):
+        models.get("transformer")
+
+
+def test_every_model_has_a_description_and_a_default_dataset_of_its_task():
+    import datasets
+
+    for spec in models.MODELS.values():
+        assert spec.description
+        assert spec.default_dataset in datasets.TASKS[spec.task].builders
+
+
+def test_window_ffn_first_layer_is_1599_wide_for_41_frames_of_39_features():
+    info = tiny_info()
+    info.feature_dim, info.feature_mean, info.feature_variance = 39, [0.0] * 39, [1.0] * 39
+    model = models.get("window_ffn").build(info, for_model("window_ffn", units=16))
+    assert tuple(model.get_layer("dense_1").kernel.shape) == (1599, 16)
+
+
+def test_real_time_framewise_output_ignores_future_frames():
+    info = tiny_info()
+    model = models.get("framewise").build(info, for_model("framewise", units=8, bidirectional=False))
+    frames = np.random.default_rng(1).normal(size=(1, 6, FEATURES)).astype(np.float32)
+    changed = frames.copy()
+    changed[:, 4:] += 1.0
+    np.testing.assert_allclose(model(changed)[:, :4], model(frames)[:, :4], atol=1e-6)
+    assert not np.allclose(model(changed)[:, 4:], model(frames)[:, 4:])
+
+
+def test_pooling_skips_padding_and_gives_zeros_not_nan_for_all_padding():
+    states = tf.constant([[[0.5], [0.9], [0.7]], [[-0.2], [-0.6], [0.9]]])
+    mask = tf.constant([[False] * 3, [True, True, False]])
+    pooled = MaskedMeanMax()(states, mask=mask).numpy()
+    np.testing.assert_allclose(pooled, [[0.0, 0.0], [-0.4, -0.2]], atol=1e-6)
+
+
+def trained_seq2seq(cell="basic"):
+    settings = for_model("seq2seq", units=8, embedding_dim=4, cell=cell, dropout=0.0, learning_rate=0.02)
+    keras.utils.set_random_seed(0)
+    model = models.get("seq2seq").build(tiny_info(), settings)
+    compile_model(model, "translation", settings)
+    batch = tiny_batch("translation", np.random.default_rng(0))
+    for _ in range(10):
+        model.train_on_batch(*batch)
+    return model, batch
+
+
+@pytest.mark.parametrize("cell", ["basic", "lstm"])
+def test_decode_steps_reproduce_the_teacher_forced_model(cell):
+    model, (inputs, _) = trained_seq2seq(cell)
+    states = seq2seq.encode(model, inputs["source"])
+    decoder_input = inputs["decoder_input"][:1]
+    states = [state[:1] for state in states]
+    step_logits = []
+    for t in range(decoder_input.shape[1]):
+        logits, states = seq2seq.decode_step(model, tf.constant(decoder_input[:, t]), states)
+        step_logits.append(logits)
+    full = model({"source": inputs["source"][:1], "decoder_input": decoder_input})
+    np.testing.assert_allclose(np.stack(step_logits, axis=1), full, atol=1e-5)
+
+
+def test_beam_search_with_beam_1_equals_greedy():
+    model, (inputs, _) = trained_seq2seq()
+    greedy = decoding.greedy_decode(model, inputs["source"], START, END, 9).numpy()
+    beam = decoding.beam_search(model, inputs["source"], START, END, 9, 1).numpy()
+    np.testing.assert_array_equal(beam, greedy)
+
+
+def test_beam_search_finds_an_output_at_least_as_likely_as_greedy():
+    model, (inputs, _) = trained_seq2seq()
+
+    def log_probability(source, output):
+        tokens = [t for t in output if t != 0] + [END]
+        decoder_input = np.array([[START] + tokens[:-1]])
+        logits = model({"source": source[None], "decoder_input": decoder_input})[0]
+        return float(tf.reduce_sum(tf.gather(tf.nn.log_softmax(logits), tokens, batch_dims=1)))
+
+    greedy = decoding.greedy_decode(model, inputs["source"], START, END, 9).numpy()
+    beam = decoding.beam_search(model, inputs["source"], START, END, 9, 4).numpy()
+    compared = 0
+    for source, greedy_output, beam_output in zip(inputs["source"], greedy, beam):
+        # Only outputs that end within the length limit have a complete score.
+        if greedy_output[-1] == 0 and beam_output[-1] == 0:
+            assert log_probability(source, beam_output) >= log_probability(source, greedy_output) - 1e-4
+            compared += 1
+    assert compared > 0
+
+
+def test_char_lm_steps_carry_the_state():
+    settings = for_model("char_lm", units=8, embedding_dim=4)
+    model = models.get("char_lm").build(tiny_info(), settings)
+    ids = tf.constant([[4, 5, 6, 7, 8]])
+    logits, states = char_lm.step(model, ids[:, :3])
+    logits, states = char_lm.step(model, ids[:, 3:], states)
+    np.testing.assert_allclose(logits, model(ids)[:, -1], atol=1e-5)
+
+
+def test_generation_at_temperature_0_is_greedy_and_deterministic():
+    model = models.get("char_lm").build(tiny_info(), for_model("char_lm", units=8, embedding_dim=4))
+    prime = tf.constant([[4, 5]])
+    generated = decoding.generate(model, prime, 6, 0).numpy()
+    assert generated.shape == (1, 6)
+    np.testing.assert_array_equal(generated, decoding.generate(model, prime, 6, 0).numpy())
+    sequence = prime.numpy()
+    for token in generated[0]:
+        logits = model(sequence)[:, -1].numpy()
+        logits[:, :2] = -np.inf  # padding and OOV are never generated
+        assert token == logits.argmax()
+        sequence = np.concatenate([sequence, [[token]]], axis=1)

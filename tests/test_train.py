@@ -1,0 +1,135 @@
+"""train.py end to end: the run folder's outputs, resume after an interruption, and usage errors."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import train
+from conftest import ROOT, TINY, run_script, write_frames_npz
+
+OUTPUTS = ["model.keras", "saved_model", "model.tflite", "config.json", "metrics.json", "history.csv", "learning_curves.png"]
+
+
+def test_train_writes_every_output(trained_run):
+    out, result = trained_run
+    for name in OUTPUTS:
+        assert (out / name).exists(), name
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    assert any((out / "logs").rglob("events.out.tfevents.*"))
+    assert not (out / "checkpoint").exists()
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "sentiment" and config["dataset"] == "product_reviews_zh"
+    assert config["settings"]["limit"] == 64 and config["settings"]["units"] == 8
+    assert config["settings"]["cell"] == "basic"
+    assert "train.py" in config["command"] and "--limit" in config["command"]
+    assert {"tensorflow", "keras", "python"} <= set(config["versions"])
+    assert config["vocabularies"]["text"]["tokens"] == "chars"
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["examples"] > 0 and sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"]
+    with open(out / "history.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 1 and {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
+    assert "parameters" in result.stdout and "Test metrics" in result.stdout
+
+
+def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
+    frames = write_frames_npz(tmp_path / "frames.npz")
+    out = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train.py"), "--model", "framewise", "--dataset", str(frames),
+               "--units", "4", "--patience", "1000", "--out", str(out)]
+    process = subprocess.Popen([*command, "--epochs", "1000"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    metadata = out / "checkpoint" / "training_metadata.json"
+    deadline = time.monotonic() + 120
+    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = json.loads(metadata.read_text())["epoch"]
+    assert done >= 1 and not (out / "model.keras").exists()
+
+    result = subprocess.run([*command, "--epochs", str(done + 1)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming the interrupted run in {out} from epoch {done + 1}" in result.stdout
+    with open(out / "history.csv") as file:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
+    assert epochs[-1] == done and len(epochs) >= done + 1
+    assert (out / "model.keras").exists()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    settings = {"model": "framewise", "units": 4}
+    (out / "config.json").write_text(json.dumps({"settings": settings, "vocabularies": {}}))
+    frames = write_frames_npz(tmp_path / "frames.npz")
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--model", "framewise", "--dataset", str(frames), "--units", "8", "--out", str(out)])
+    assert exit.value.code == 2
+
+
+def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
+    out, _ = trained_run
+    before = (out / "model.keras").stat().st_mtime
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--model", "sentiment", "--limit", "64", "--out", str(out)])
+    assert exit.value.code == 2
+    assert "holds a finished run" in capsys.readouterr().err
+    assert (out / "model.keras").stat().st_mtime == before
+
+
+@pytest.mark.parametrize(
+    "arguments,listed",
+    [
+        (["--model", "transformer"], "'sentiment', 'framewise', 'dense_birnn_dense', 'window_ffn', 'seq2seq', 'char_lm'"),
+        (["--cell", "rnn"], "'basic', 'lstm', 'gru'"),
+        (["--tokens", "bytes"], "'chars', 'words'"),
+        (["--window", "4"], "must be odd"),
+        (["--epochs", "0"], "positive integer"),
+        (["--unknown-flag"], "unrecognized arguments"),
+    ],
+)
+def test_bad_flag_values_exit_2_listing_the_valid_ones(arguments, listed, capsys):
+    with pytest.raises(SystemExit) as exit:
+        train.main(arguments)
+    assert exit.value.code == 2
+    assert listed in capsys.readouterr().err
+
+
+def test_unknown_dataset_lists_the_known_ones_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--model", "seq2seq", "--dataset", "no_such_dataset", "--out", str(out)])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert "no_such_dataset" in error and "number_words, cmudict_g2p" in error
+    assert not out.exists()
+
+
+def test_list_prints_every_model_with_its_default_dataset(capsys):
+    assert train.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    for name, dataset in [("sentiment", "product_reviews_zh"), ("window_ffn", "spoken_digit_frames"),
+                          ("seq2seq", "number_words"), ("char_lm", "pydoc_text")]:
+        assert name in listing and dataset in listing
+
+
+def test_help_documents_every_flag_with_its_default():
+    result = run_script("train.py", "--help")
+    assert result.returncode == 0
+    for flag in ["--model", "--dataset", "--epochs", "--batch-size", "--learning-rate", "--units", "--cell",
+                 "--clipnorm", "--seed", "--limit", "--out", "--list"]:
+        assert flag in result.stdout
+    assert result.stdout.count("default") >= 15

@@ -1,0 +1,108 @@
+"""Trains a model of the zoo and writes a run folder (see zoo/training.py for its contents).
+
+    python train.py --model sentiment
+    python train.py --model framewise --cell lstm --no-bidirectional --epochs 5
+    python train.py --list
+"""
+
+import argparse
+import shlex
+import sys
+import time
+
+import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
+from zoo import models
+from zoo.settings import Settings
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def parser():
+    defaults = Settings()
+    per_model = "per model, see --list"
+    arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = arguments.add_argument
+    add("--model", choices=list(models.MODELS), default="sentiment", help="architecture (default: %(default)s)")
+    add("--list", action="store_true", help="print every model with its description and default dataset, and exit")
+    add("--dataset", help="a builder name, a path to your own files, or tfds:NAME (default: the model's)")
+    add("--data-dir", help="where TFDS keeps prepared datasets (default: TFDS's, ~/tensorflow_datasets)")
+    add("--tokens", choices=["chars", "words"], help="split text into characters or words (default: detected)")
+    add("--limit", type=positive_int, help="train on the first N training examples only (default: all)")
+    add("--epochs", type=positive_int, help=f"most epochs to train (default: {per_model})")
+    add("--batch-size", type=positive_int, help=f"examples per batch (default: {per_model})")
+    add("--learning-rate", type=positive_float, help=f"Adam's learning rate (default: {per_model})")
+    add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
+    add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
+    add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
+    add("--cell", choices=models.CELLS, default=defaults.cell,
+        help="the article's basic recurrent cell, or Keras's LSTM/GRU (default: %(default)s)")
+    add("--clipnorm", type=float,
+        help="clip each gradient's norm against exploding gradients; 0 turns it off "
+        "(default: 1.0 for the basic cell, off for LSTM/GRU)")
+    add("--depth", type=positive_int, help=f"stacked recurrent layers, frame models (default: {defaults.depth})")
+    add("--bidirectional", action=argparse.BooleanOptionalAction,
+        help="bidirectional recurrent layers (framewise, seq2seq encoder); --no-bidirectional is the "
+        "real-time variant (default: bidirectional)")
+    add("--window", type=positive_int, help=f"frames per window of window_ffn, odd (default: {defaults.window})")
+    add("--max-length", type=positive_int, help=f"cut training texts to this many tokens (default: {per_model})")
+    add("--sequence-length", type=positive_int,
+        help=f"characters per training window of char_lm (default: {defaults.sequence_length})")
+    add("--patience", type=positive_int,
+        help=f"stop after this many epochs without a better validation loss (default: {defaults.patience})")
+    add("--seed", type=int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
+    add("--out", help="run folder; an interrupted run in it resumes (default: runs/MODEL-DATE-TIME)")
+    return arguments
+
+
+def print_models():
+    for spec in models.MODELS.values():
+        print(f"{spec.name:<18} {spec.task:<15} default dataset {spec.default_dataset:<20} {spec.description}")
+        print(f"{'':<18} defaults: " + ", ".join(f"{key}={value}" for key, value in spec.defaults.items()))
+
+
+def main(argv=None):
+    arguments = parser()
+    args = arguments.parse_args(argv)
+    if args.list:
+        print_models()
+        return 0
+
+    from datasets import DatasetError
+    from zoo import settings as zoo_settings
+    from zoo import training
+
+    if args.window is not None and args.window % 2 == 0:
+        arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
+    options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
+    settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
+    out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
+    try:
+        metrics = training.train(settings, out, command=shlex.join([sys.executable, *sys.argv]))
+    except (DatasetError, training.RunError) as error:
+        arguments.exit(2, f"{arguments.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        arguments.exit(130, f"\nInterrupted: repeat the command with --out {out} to resume from the last finished epoch.\n")
+    print(f"Test metrics ({out}/metrics.json):")
+    for key, value in metrics.items():
+        if not isinstance(value, list):
+            print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The metrics each task reports, on plain NumPy arrays and token lists."""
+
+import collections
+import math
+
+import numpy as np
+
+
+def classification(labels, predictions, label_names):
+    """Accuracy and confusion matrix: rows are true labels, columns predicted ones."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    confusion = np.zeros((len(label_names), len(label_names)), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    return {
+        "accuracy": float(np.mean(labels == predictions)),
+        "examples": int(labels.size),
+        "label_names": list(label_names),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def frames(labels, predictions, weights):
+    """Frame accuracy and frame error rate over real frames (weight 1), not padding (weight 0)."""
+    real = np.asarray(weights) > 0
+    correct = (np.asarray(labels) == np.asarray(predictions))[real]
+    accuracy = float(np.mean(correct))
+    return {"frame_accuracy": accuracy, "frame_error_rate": 1.0 - accuracy, "frames": int(correct.size)}
+
+
+def edit_distance(reference, hypothesis):
+    """Levenshtein distance between two token sequences."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_token in enumerate(reference, start=1):
+        current = [i]
+        for j, hyp_token in enumerate(hypothesis, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_token != hyp_token)))
+        previous = current
+    return previous[-1]
+
+
+def bleu(references, hypotheses, max_order=4):
+    """Corpus BLEU (Papineni et al. 2002): geometric mean of 1..4-gram precisions times a brevity penalty."""
+    matches, totals = [0] * max_order, [0] * max_order
+    reference_length = hypothesis_length = 0
+    for reference, hypothesis in zip(references, hypotheses):
+        reference_length += len(reference)
+        hypothesis_length += len(hypothesis)
+        for order in range(1, max_order + 1):
+            reference_counts = _ngrams(reference, order)
+            hypothesis_counts = _ngrams(hypothesis, order)
+            matches[order - 1] += sum((reference_counts & hypothesis_counts).values())
+            totals[order - 1] += max(len(hypothesis) - order + 1, 0)
+    if hypothesis_length == 0 or min(matches) == 0:
+        return 0.0
+    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_order
+    brevity = min(0.0, 1.0 - reference_length / hypothesis_length)
+    return math.exp(log_precision + brevity)
+
+
+def _ngrams(tokens, order):
+    return collections.Counter(tuple(tokens[i : i + order]) for i in range(len(tokens) - order + 1))
+
+
+def sequences(references, hypotheses, token_name="token"):
+    """Exact match, token error rate (edit distance / reference tokens) and BLEU of token lists.
+
+    For grapheme-to-phoneme the tokens are phonemes: the token error rate is
+    the phoneme error rate (PER) and 1 - exact match the word error rate (WER).
+    """
+    errors = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
+    tokens = sum(len(r) for r in references)
+    exact = float(np.mean([r == h for r, h in zip(references, hypotheses)]))
+    return {
+        "exact_match": exact,
+        "sequence_error_rate": 1.0 - exact,
+        f"{token_name}_error_rate": errors / max(tokens, 1),
+        "bleu": bleu(references, hypotheses),
+        "examples": len(references),
+    }
+
+
+def language_model(mean_cross_entropy, tokens):
+    """Perplexity and bits per character from the mean cross-entropy in nats per predicted character."""
+    return {
+        "cross_entropy": float(mean_cross_entropy),
+        "perplexity": float(math.exp(mean_cross_entropy)),
+        "bits_per_character": float(mean_cross_entropy / math.log(2)),
+        "characters": int(tokens),
+    }

@@ -1,0 +1,80 @@
+"""The model zoo: every architecture by name, with its task, default dataset and default settings.
+
+    from zoo import models
+    spec = models.get("sentiment")
+    model = spec.build(info, settings)   # see zoo.settings and zoo.data
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+from zoo.models import char_lm, dense_birnn_dense, framewise, sentiment, seq2seq, window_ffn
+from zoo.models.cells import CELLS
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One registered architecture.
+
+    Attributes:
+        name: the registry name (`--model`).
+        build: `build(info, settings) -> keras.Model`.
+        task: the `datasets` task it trains on.
+        default_dataset: the dataset `train.py` uses without `--dataset`.
+        description: one line for `--list`.
+        defaults: settings that differ from `zoo.settings.Settings`'s defaults for this model.
+    """
+
+    name: str
+    build: Callable
+    task: str
+    default_dataset: str
+    description: str
+    defaults: dict
+
+
+MODELS = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "sentiment", sentiment.build, "sentiment", "product_reviews_zh",
+            "many-to-one: embedding -> Bi-RNN (sum) -> mean + max over real frames -> softmax",
+            dict(units=64, embedding_dim=64, epochs=8, batch_size=64, dropout=0.5, max_length=300),
+        ),
+        ModelSpec(
+            "framewise", framewise.build, "frames", "spoken_digit_frames",
+            "many-to-many aligned: frames -> Bi-RNN (sum) -> per-frame softmax; --no-bidirectional for real time",
+            dict(units=128, epochs=30, batch_size=16, learning_rate=0.003),
+        ),
+        ModelSpec(
+            "dense_birnn_dense", dense_birnn_dense.build, "frames", "spoken_digit_frames",
+            "SPEC §7: 2 dense -> --depth Bi-RNN (sum) -> 2 dense -> per-frame softmax",
+            dict(units=128, epochs=30, batch_size=16, learning_rate=0.003),
+        ),
+        ModelSpec(
+            "window_ffn", window_ffn.build, "frames", "spoken_digit_frames",
+            "SPEC §1 baseline: --window frames concatenated -> 2 dense -> per-frame softmax",
+            dict(units=256, epochs=30, batch_size=16, learning_rate=0.001),
+        ),
+        ModelSpec(
+            "seq2seq", seq2seq.build, "translation", "number_words",
+            "encoder-decoder: Bi-RNN encoder state starts an RNN decoder; greedy or --beam search",
+            dict(units=256, embedding_dim=64, epochs=30, batch_size=64, learning_rate=0.003, dropout=0.1),
+        ),
+        ModelSpec(
+            "char_lm", char_lm.build, "language_model", "pydoc_text",
+            "next-character RNN language model; generates text from a prime at a temperature",
+            dict(units=256, embedding_dim=32, epochs=10, batch_size=32, dropout=0.1, tokens="chars"),
+        ),
+    )
+}
+
+
+def get(name):
+    """The `ModelSpec` called `name`; an unknown name raises ValueError listing the known ones."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}: use one of {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+__all__ = ["CELLS", "MODELS", "ModelSpec", "get"]

@@ -1,0 +1,194 @@
+"""Training a registered model into a run folder, with a checkpoint every epoch and automatic resume.
+
+A run folder holds, once training ends:
+  model.keras       the best model by validation loss (`keras.saving.load_model`)
+  saved_model/      raw inputs in, answers out (see `zoo.export`)
+  model.tflite      batch 1, built-in ops only, token ids in (see `zoo.export`)
+  config.json       every setting, the vocabularies, library versions and the command
+  metrics.json      the test metrics
+  history.csv       loss and metrics per epoch
+  learning_curves.png
+  logs/             TensorBoard logs (`tensorboard --logdir RUN/logs`)
+While training, `checkpoint/` holds the last finished epoch; a new run with
+the same --out resumes from it.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from datasets.pipeline import PAD_ID
+from zoo import data, evaluation, export, models
+from zoo.settings import Settings
+
+CHECKPOINT = "checkpoint"
+# Settings that may change when a run resumes: they do not change the model or the data.
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+class RunError(ValueError):
+    """The run folder cannot be used as asked; the message says why and what to do."""
+
+
+def compile_model(model, task, settings):
+    """Adam with the settings' learning rate and clipping; the task's loss and accuracy."""
+    optimizer = keras.optimizers.Adam(settings.learning_rate, clipnorm=settings.resolved_clipnorm())
+    if task == "sentiment":
+        model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    elif task == "frames":
+        # Padded frames have sample weight 0: only weighted metrics skip them.
+        model.compile(optimizer, loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+    elif task == "translation":
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
+        model.compile(optimizer, loss=loss)
+    else:
+        model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+def check_run_folder(out, settings):
+    """Returns the earlier config when `out` holds an interrupted run of the same settings, else None.
+
+    Raises RunError for a finished run, a run with other settings, or a
+    folder that is not a run folder, so nothing of the user's is overwritten.
+    """
+    config_path = out / "config.json"
+    if not out.exists() or not any(out.iterdir()):
+        return None
+    if not config_path.exists():
+        raise RunError(f"{out} is not empty and holds no config.json: pass a new or empty --out folder.")
+    if (out / "model.keras").exists():
+        raise RunError(f"{out} holds a finished run: pass a new --out folder, or delete this one to retrain.")
+    config = json.loads(config_path.read_text())
+    if not (out / CHECKPOINT).exists():
+        # Stopped before its first epoch ended: nothing to resume.
+        return None
+    earlier = config["settings"]
+    changed = [
+        f"--{key.replace('_', '-')} {earlier.get(key)!r} -> {value!r}"
+        for key, value in dataclasses.asdict(settings).items()
+        if key not in RESUMABLE_CHANGES and earlier.get(key) != value
+    ]
+    if changed:
+        raise RunError(
+            f"{out} holds an interrupted run with other settings ({'; '.join(changed)}): "
+            "repeat its command to resume, or pass a new --out."
+        )
+    return config
+
+
+def library_versions():
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_datasets": tfds.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def write_json(path, value):
+    """Writes through a temporary file, so a crash never leaves half a file."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    os.replace(temporary, path)
+
+
+def train(settings: Settings, out, command, verbose="auto"):
+    """Trains `settings.model` into run folder `out`; returns the test metrics.
+
+    `command` is recorded in config.json. An interrupted run in `out` with
+    the same settings resumes from its last finished epoch.
+    """
+    out = pathlib.Path(out)
+    spec = models.get(settings.model)
+    earlier = check_run_folder(out, settings)
+    prepared = data.prepare(spec.task, settings, vocabularies=earlier and earlier["vocabularies"])
+    keras.utils.set_random_seed(settings.seed)
+    model = spec.build(prepared.info, settings)
+    compile_model(model, spec.task, settings)
+    model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
+    print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, on {prepared.loaded.name}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "model": spec.name,
+        "task": spec.task,
+        "dataset": prepared.loaded.name,
+        "settings": dataclasses.asdict(settings),
+        "parameters": model.count_params(),
+        "label_names": prepared.loaded.label_names,
+        "vocabularies": prepared.vocabularies,
+        "versions": library_versions(),
+        "command": command,
+    }
+    if earlier:
+        metadata = json.loads((out / CHECKPOINT / "training_metadata.json").read_text())
+        print(f"Resuming the interrupted run in {out} from epoch {metadata['epoch'] + 1}.")
+        config["started"] = earlier["started"]
+    else:
+        config["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        (out / "history.csv").unlink(missing_ok=True)
+    write_json(out / "config.json", config)
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / CHECKPOINT)),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True, verbose=1),
+        keras.callbacks.TensorBoard(str(out / "logs")),
+    ]
+    start = time.perf_counter()
+    model.fit(
+        prepared.batches["train"],
+        validation_data=prepared.batches["validation"],
+        epochs=settings.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    training_seconds = time.perf_counter() - start
+
+    model.save(out / "model.keras")
+    shutil.rmtree(out / "saved_model", ignore_errors=True)
+    export.export_saved_model(
+        model, spec.task, prepared.vectorizers, prepared.vocabularies, prepared.loaded.label_names, out / "saved_model"
+    )
+    export.export_tflite(model, spec.task, prepared.vocabularies, out / "model.tflite")
+    plot_history(out / "history.csv", out / "learning_curves.png", spec.name)
+
+    metrics = evaluation.evaluate_keras(model, config, prepared, "test")
+    metrics["training_seconds"] = round(training_seconds, 1)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def plot_history(history_csv, png, title):
+    """Loss (and accuracy, where recorded) per epoch, training against validation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    history = np.genfromtxt(history_csv, delimiter=",", names=True)
+    history = np.atleast_1d(history)
+    panels = [name for name in ("loss", "accuracy") if name in history.dtype.names]
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for axis, name in zip(axes[0], panels):
+        epochs = history["epoch"] + 1
+        axis.plot(epochs, history[name], marker="o", label="train")
+        axis.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(name)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    pyplot.close(figure)
