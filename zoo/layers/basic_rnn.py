@@ -207,15 +207,15 @@ class BasicRNN(keras.layers.RNN):
             (initial_state,) = initial_state
         initial_state = ops.cast(initial_state, self.compute_dtype)
 
-        (outputs,), (final_state,) = run_recurrence(
+        outputs, final_state = run_recurrence(
             sequences,
-            [initial_state],
-            kernels=[self.cell.kernel],
-            biases=[self.cell.bias],
-            recurrent_kernels=[self.cell.recurrent_kernel],
+            initial_state,
+            kernel=self.cell.kernel,
+            bias=self.cell.bias,
+            recurrent_kernel=self.cell.recurrent_kernel,
             activation_name=self.cell.activation_name,
             mask=mask,
-            reverse=[self.go_backwards],
+            reverse=self.go_backwards,
             time_major=self.time_major,
         )
         if self.stateful:

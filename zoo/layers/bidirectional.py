@@ -32,7 +32,7 @@ class Bidirectional(keras.layers.Bidirectional):
 
     `share_weights` ties the directions (only for `BasicRNN`): "input" shares
     W_xh and b, "recurrent" shares W_hh, "all" all three. Two `BasicRNN`
-    directions run in one fused time loop; any other Keras RNN (`LSTM`, `GRU`)
+    directions run the zoo's own time loop; any other Keras RNN (`LSTM`, `GRU`)
     runs as two layers. The copies are `.forward_layer` and `.backward_layer`.
 
     Online use needs a unidirectional layer: the backward direction cannot
@@ -57,7 +57,7 @@ class Bidirectional(keras.layers.Bidirectional):
         self.share_weights = share_weights
 
     @property
-    def _fused(self):
+    def _uses_zoo_loop(self):
         forward, backward = self.forward_layer, self.backward_layer
         return (
             isinstance(forward, BasicRNN)
@@ -78,7 +78,7 @@ class Bidirectional(keras.layers.Bidirectional):
             self.backward_layer.build(sequences_shape)
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
-        if not self._fused:
+        if not self._uses_zoo_loop:
             return self._call_generic(sequences, initial_state, mask, training)
 
         forward, backward = self.forward_layer, self.backward_layer
@@ -99,18 +99,22 @@ class Bidirectional(keras.layers.Bidirectional):
             ]
         initial_states = [ops.cast(state, self.compute_dtype) for state in initial_states]
 
-        # `go_backwards` marks the copy that reads the sequence from its end;
-        # outputs come back in frame order either way.
-        (forward_states, backward_states), (forward_final, backward_final) = run_recurrence(
-            sequences,
-            initial_states,
-            kernels=[forward.cell.kernel, backward.cell.kernel],
-            biases=[forward.cell.bias, backward.cell.bias],
-            recurrent_kernels=[forward.cell.recurrent_kernel, backward.cell.recurrent_kernel],
-            activation_name=forward.cell.activation_name,
-            mask=mask,
-            reverse=[forward.go_backwards, backward.go_backwards],
-            time_major=self._time_major,
+        # Two independent loops, which TensorFlow runs on two cores at once;
+        # `go_backwards` marks the copy that reads the sequence from its end,
+        # and outputs come back in frame order either way.
+        (forward_states, forward_final), (backward_states, backward_final) = (
+            run_recurrence(
+                sequences,
+                state,
+                kernel=layer.cell.kernel,
+                bias=layer.cell.bias,
+                recurrent_kernel=layer.cell.recurrent_kernel,
+                activation_name=layer.cell.activation_name,
+                mask=mask,
+                reverse=layer.go_backwards,
+                time_major=self._time_major,
+            )
+            for layer, state in zip((forward, backward), initial_states)
         )
         if self.stateful:
             forward.states[0].assign(forward_final)
