@@ -207,17 +207,7 @@ class BasicRNN(keras.layers.RNN):
             (initial_state,) = initial_state
         initial_state = ops.cast(initial_state, self.compute_dtype)
 
-        outputs, final_state = run_recurrence(
-            sequences,
-            initial_state,
-            kernel=self.cell.kernel,
-            bias=self.cell.bias,
-            recurrent_kernel=self.cell.recurrent_kernel,
-            activation_name=self.cell.activation_name,
-            mask=mask,
-            reverse=self.go_backwards,
-            time_major=self.time_major,
-        )
+        outputs, final_state = self.run_time_loop(sequences, initial_state, mask)
         if self.stateful:
             self.states[0].assign(final_state)
 
@@ -234,6 +224,24 @@ class BasicRNN(keras.layers.RNN):
         if self.return_state:
             return output, final_state
         return output
+
+    def run_time_loop(self, sequences, initial_state, mask=None):
+        """The zoo's time loop (`zoo.layers.recurrence`) with this layer's weights.
+
+        Returns every state, in frame order even when `go_backwards`, and the
+        final state, in this layer's layout.
+        """
+        return run_recurrence(
+            sequences,
+            initial_state,
+            kernel=self.cell.kernel,
+            bias=self.cell.bias,
+            recurrent_kernel=self.cell.recurrent_kernel,
+            activation_name=self.cell.activation_name,
+            mask=mask,
+            reverse=self.go_backwards,
+            time_major=self.time_major,
+        )
 
     def _call_generic(self, sequences, initial_state, mask, training):
         """Keras's own loop, for activations without the hand-written gradient."""

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from zoo.layers.basic_rnn import BasicRNN, to_time_major
-from zoo.layers.recurrence import has_fast_gradient, run_recurrence
+from zoo.layers.recurrence import has_fast_gradient
 
 MERGE_MODES = ("sum", "concat", "ave", "mul", None)
 SHARED_WEIGHTS = {
@@ -103,18 +103,7 @@ class Bidirectional(keras.layers.Bidirectional):
         # `go_backwards` marks the copy that reads the sequence from its end,
         # and outputs come back in frame order either way.
         (forward_states, forward_final), (backward_states, backward_final) = (
-            run_recurrence(
-                sequences,
-                state,
-                kernel=layer.cell.kernel,
-                bias=layer.cell.bias,
-                recurrent_kernel=layer.cell.recurrent_kernel,
-                activation_name=layer.cell.activation_name,
-                mask=mask,
-                reverse=layer.go_backwards,
-                time_major=self._time_major,
-            )
-            for layer, state in zip((forward, backward), initial_states)
+            layer.run_time_loop(sequences, state, mask) for layer, state in zip((forward, backward), initial_states)
         )
         if self.stateful:
             forward.states[0].assign(forward_final)
