@@ -26,6 +26,8 @@ split.
 import csv
 import io
 import pathlib
+import zipfile
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -217,17 +219,20 @@ def _read_frames(path: pathlib.Path) -> list[tuple[np.ndarray, np.ndarray]]:
             f"np.savez(path, features=features, labels=labels, lengths=lengths)."
         )
     try:
-        archive = np.load(path)
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"{path} is not a readable .npz file ({error}): save it with np.savez.") from None
-    with archive:
-        missing = [name for name in ("features", "labels", "lengths") if name not in archive.files]
-        if missing:
-            raise DatasetError(
-                f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(archive.files) or 'none'}): "
-                f"save features (total_frames, dim), labels (total_frames,) and lengths (n_sequences,)."
-            )
-        features, labels, lengths = archive["features"], archive["labels"], archive["lengths"]
+        with np.load(path) as archive:
+            missing = [name for name in ("features", "labels", "lengths") if name not in archive.files]
+            if missing:
+                raise DatasetError(
+                    f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(archive.files) or 'none'}): "
+                    f"save features (total_frames, dim), labels (total_frames,) and lengths (n_sequences,)."
+                )
+            features, labels, lengths = archive["features"], archive["labels"], archive["lengths"]
+    except DatasetError:
+        raise
+    # np.load raises all of these for bytes that are not a well-formed .npz archive.
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise DatasetError(f"{path} is not a readable .npz file ({reason}): save it with np.savez.") from None
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
         raise DatasetError(
             f"{path}: features has shape {features.shape} and dtype {features.dtype}: "

@@ -108,6 +108,16 @@ class BasicRNNCell(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+def check_float_sequences(layer, sequences):
+    """Token ids need an Embedding first: a matmul with them would fail far from the cause."""
+    if not keras.backend.is_float_dtype(sequences.dtype):
+        raise ValueError(
+            f"{type(layer).__name__} takes float sequences (batch, time, features), got dtype "
+            f"{keras.backend.standardize_dtype(sequences.dtype)}: embed token ids first "
+            "(keras.layers.Embedding) or cast the features to float."
+        )
+
+
 def to_time_major(tensor):
     """(batch, time, ...) <-> (time, batch, ...)."""
     rank = len(tensor.shape)
@@ -177,6 +187,7 @@ class BasicRNN(keras.layers.RNN):
         )
         self.time_major = time_major
         self.units = units
+        self.input_spec = keras.layers.InputSpec(ndim=3)
 
     def build(self, sequences_shape, initial_state_shape=None):
         if self.time_major:
@@ -195,6 +206,7 @@ class BasicRNN(keras.layers.RNN):
         return (time, batch, self.units)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        check_float_sequences(self, sequences)
         if not has_fast_gradient(self.cell.activation_name):
             return self._call_generic(sequences, initial_state, mask, training)
         if initial_state is None:

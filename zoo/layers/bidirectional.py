@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from zoo.layers.basic_rnn import BasicRNN, to_time_major
+from zoo.layers.basic_rnn import BasicRNN, check_float_sequences, to_time_major
 from zoo.layers.recurrence import has_fast_gradient
 
 MERGE_MODES = ("sum", "concat", "ave", "mul", None)
@@ -78,6 +78,7 @@ class Bidirectional(keras.layers.Bidirectional):
             self.backward_layer.build(sequences_shape)
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
+        check_float_sequences(self, sequences)
         if not self._uses_zoo_loop:
             return self._call_generic(sequences, initial_state, mask, training)
 

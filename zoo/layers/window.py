@@ -25,6 +25,7 @@ class WindowConcat(keras.layers.Layer):
         self.left = left
         self.right = right
         self.supports_masking = True
+        self.input_spec = keras.layers.InputSpec(ndim=3)
 
     @property
     def width(self):
