@@ -40,7 +40,8 @@ def parser():
     add("--json", action="store_true", help="print the metrics as JSON instead of a table")
     add("--beam", type=int, default=1, help="beam size for seq2seq decoding; 1 is greedy (default: %(default)s)")
     add("--input", help="run on this text (text models) or .npz of features (time, dim) (frame models) instead")
-    add("--length", type=int, default=200, help="characters to generate with char_lm --input (default: %(default)s)")
+    add("--length", type=int, default=200,
+        help="characters to generate with char_lm --input; most frames of char_lm --stream (default: %(default)s)")
     add("--temperature", type=float, default=1.0,
         help="char_lm sampling temperature; lower is more conservative, 0 is greedy (default: %(default)s)")
     add("--stream", action="store_true",
