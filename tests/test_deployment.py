@@ -142,7 +142,11 @@ for saved_model, name in zip(sys.argv[1::2], sys.argv[2::2]):
     with np.load(name + "-inputs.npz") as inputs:
         outputs = serving(**{key: tf.constant(inputs[key]) for key in inputs})
     outputs = {key: value.numpy() for key, value in outputs.items()}
-    outputs = {key: value.astype(bytes).astype(str) if value.dtype == object else value for key, value in outputs.items()}
+    # Strings as unicode arrays: np.load refuses pickled object arrays.
+    outputs = {
+        key: np.char.decode(value.astype(bytes), "utf-8") if value.dtype == object else value
+        for key, value in outputs.items()
+    }
     np.savez(name + "-outputs.npz", **outputs)
 """
     arguments = [argument for name in names for argument in (str(run_of(name) / "saved_model"), name)]
@@ -202,9 +206,10 @@ def test_streaming_reproduces_the_whole_sequence(run_of, name):
 
 @pytest.mark.parametrize("cell", models.CELLS)
 def test_step_function_carries_every_cells_state(cell):
-    """Two stacked layers of each cell (the LSTM carries h and c), untrained, stepped eagerly."""
+    """Two stacked layers of each cell (the LSTM carries h and c), untrained, stepped in a tf.function."""
     info = DataInfo(num_classes=3, feature_dim=4, feature_mean=[0.0] * 4, feature_variance=[1.0] * 4)
-    model = models.get("framewise").build(info, for_model("framewise", units=5, depth=2, bidirectional=False, cell=cell))
+    settings = for_model("framewise", units=5, depth=2, bidirectional=False, cell=cell)
+    model = models.get("framewise").build(info, settings)
     frames = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
     size = streaming.state_size(model)
     assert size == 2 * 5 * cells.state_count(cell)

@@ -147,7 +147,10 @@ def sequence_function(model, task, vocabularies):
             [tf.TensorSpec([1, None, dim], tf.float32, name="frames")],
         )
     if task == "sentiment":
-        return lambda token_ids: {"probabilities": model(token_ids)}, [tf.TensorSpec([1, None], tf.int32, name="token_ids")]
+        return (
+            lambda token_ids: {"probabilities": model(token_ids)},
+            [tf.TensorSpec([1, None], tf.int32, name="token_ids")],
+        )
     if task == "translation":
         start, end = target_ids(vocabularies["target"]["vocabulary"])
         return (
@@ -174,9 +177,9 @@ def export_tflite(saved_model, path, signature="sequence", quantize="none"):
         saved_model: a SavedModel folder written by `export_saved_model`.
         path: the .tflite file to write.
         signature: "sequence" (model.tflite) or "step" (stream.tflite).
-        quantize: "none"; "dynamic", weights stored as int8 (about 4x smaller)
+        quantize: "none"; "dynamic", weights stored as int8 (up to 4x smaller)
             and matmuls in int8 where the kernel allows; or "float16",
-            weights stored as float16 (2x smaller) and computed in float32.
+            weights stored as float16 (up to 2x smaller), computed in float32.
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"Unknown quantization {quantize!r}: use one of {', '.join(QUANTIZATIONS)}.")

@@ -36,9 +36,10 @@ def recurrent_layers(model):
         )
     layers = []
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
+        if isinstance(layer, keras.layers.Bidirectional) or getattr(layer, "go_backwards", False):
+            kind = "bidirectional" if isinstance(layer, keras.layers.Bidirectional) else "go_backwards"
             raise ValueError(
-                f"{model.name} cannot stream: its bidirectional layer {layer.name!r} runs a backward direction "
+                f"{model.name} cannot stream: its {kind} layer {layer.name!r} runs a backward direction "
                 "that starts at the last frame, so it needs the whole sequence; train a unidirectional model "
                 "(framewise --no-bidirectional) for real-time use."
             )
