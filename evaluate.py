@@ -6,9 +6,12 @@
     python evaluate.py runs/sentiment-... --input "这本书很好"
     python evaluate.py runs/framewise-... --input frames.npz   # features (time, dim)
     python evaluate.py runs/char_lm-... --input "def " --length 200 --temperature 0.8
+    python evaluate.py runs/framewise-... --stream             # real time: a test utterance frame by frame
+    python evaluate.py runs/framewise-... --export stream --quantize dynamic   # and its accuracy cost
 
 RUN is a run folder of train.py (its model.keras), its saved_model/ folder or
-its model.tflite file; the run's config.json says what the model is.
+a .tflite file in it (model*.tflite, or stream*.tflite, scored frame by
+frame); the run's config.json says what the model is.
 """
 
 import argparse
@@ -17,6 +20,14 @@ import pathlib
 import sys
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
+
+# The figure that `--quantize` compares, per task, and whether higher is better.
+MAIN_METRIC = {
+    "sentiment": ("accuracy", True),
+    "frames": ("frame_accuracy", True),
+    "translation": ("bleu", True),
+    "language_model": ("bits_per_character", False),
+}
 
 
 def parser():
@@ -29,9 +40,18 @@ def parser():
     add("--json", action="store_true", help="print the metrics as JSON instead of a table")
     add("--beam", type=int, default=1, help="beam size for seq2seq decoding; 1 is greedy (default: %(default)s)")
     add("--input", help="run on this text (text models) or .npz of features (time, dim) (frame models) instead")
-    add("--length", type=int, default=200, help="characters to generate with char_lm --input (default: %(default)s)")
+    add("--length", type=int, default=200,
+        help="characters to generate with char_lm --input; most frames of char_lm --stream (default: %(default)s)")
     add("--temperature", type=float, default=1.0,
         help="char_lm sampling temperature; lower is more conservative, 0 is greedy (default: %(default)s)")
+    add("--stream", action="store_true",
+        help="stream the first sequence of --split through the run's stream.tflite one frame at a time, printing "
+        "each label as it arrives and the per-frame latency (unidirectional models; char_lm at most --length)")
+    add("--export", choices=["model", "stream"],
+        help="convert the run's SavedModel again: model.tflite (whole sequences) or stream.tflite (one frame and "
+        "the state); with --quantize, model-dynamic.tflite etc., scored against the float file")
+    add("--quantize", choices=["none", "dynamic", "float16"], default="none",
+        help="with --export: dynamic (int8 weights, ~4x smaller) or float16 (2x smaller) (default: %(default)s)")
     return arguments
 
 
@@ -122,6 +142,94 @@ def run_on_input(kind, artifact, config, args):
         print(args.input + outputs["text"].numpy()[0].decode("utf-8"))
 
 
+def saved_model_with(signature, kind, artifact, run_folder, config):
+    """The run's SavedModel folder, rewritten from model.keras when it lacks endpoint `signature`."""
+    import tensorflow as tf
+
+    from zoo import data, export, streaming
+
+    saved_model = artifact if kind == "saved_model" else run_folder / "saved_model"
+    if saved_model.exists() and signature in tf.saved_model.load(str(saved_model)).signatures:
+        return saved_model
+    if not (run_folder / "model.keras").exists():
+        raise ValueError(f"{saved_model} has no {signature!r} endpoint and no model.keras is beside it to export again.")
+    import keras
+
+    model = keras.saving.load_model(run_folder / "model.keras")
+    if signature == "step":
+        streaming.state_size(model)  # Raises, saying why, for a model that cannot stream.
+    print(f"Writing {run_folder / 'saved_model'} again from model.keras: it lacks the {signature!r} endpoint.",
+          file=sys.stderr)
+    vocabularies = config["vocabularies"]
+    vectorizers = {name: data.vectorizer_from_vocabulary(entry) for name, entry in vocabularies.items()}
+    saved_model = run_folder / "saved_model"
+    export.export_saved_model(model, config["task"], vectorizers, vocabularies, config["label_names"], saved_model)
+    return saved_model
+
+
+def export_tflite(kind, artifact, run_folder, config, args):
+    """--export: writes RUN/model.tflite or stream.tflite (-QUANTIZE), and returns its path."""
+    from zoo import export
+
+    signature = "step" if args.export == "stream" else "sequence"
+    saved_model = saved_model_with(signature, kind, artifact, run_folder, config)
+    suffix = "" if args.quantize == "none" else f"-{args.quantize}"
+    path = run_folder / f"{args.export}{suffix}.tflite"
+    export.export_tflite(saved_model, path, signature, args.quantize)
+    # On stderr with --json, which keeps stdout for the metrics.
+    log = sys.stderr if args.json else sys.stdout
+    print(f"Wrote {path} ({path.stat().st_size / 1024:.1f} KiB), built-in ops only.", file=log)
+    if args.quantize != "none":
+        float_path = run_folder / f"{args.export}.tflite"
+        if not float_path.exists():
+            export.export_tflite(saved_model, float_path, signature)
+        print(f"Scoring it against {float_path} ({float_path.stat().st_size / 1024:.1f} KiB).", file=log)
+    return path
+
+
+def stream_demo(run_folder, config, prepared, args):
+    """--stream: feeds the first sequence of the split to stream.tflite a frame at a time, as a live source would."""
+    import time
+
+    import numpy as np
+
+    from zoo import export, streaming
+
+    path = run_folder / "stream.tflite"
+    if not path.exists():
+        import keras
+
+        streaming.state_size(keras.saving.load_model(run_folder / "model.keras"))  # Raises, saying why.
+        raise ValueError(f"{path} is missing: write it with `python evaluate.py {run_folder} --export stream`.")
+    step = export.tflite_interpreter(path).get_signature_runner("step")
+    inputs = step.get_input_details()
+    state = np.zeros(inputs["state"]["shape"], np.float32)
+    if config["task"] == "frames":
+        frames, labels, weights = next(iter(prepared.batches[args.split]))
+        length = int(weights.numpy()[0].sum())
+        sequence, truth = frames.numpy()[0, :length], labels.numpy()[0, :length]
+        names = config["label_names"]
+    else:
+        token_ids, next_ids = next(iter(prepared.batches[args.split]))
+        sequence, truth = token_ids.numpy()[0, : args.length], next_ids.numpy()[0, : args.length]
+        names = ["", "[UNK]", *config["vocabularies"]["text"]["vocabulary"]]
+    print(f"Streaming {len(sequence)} frames of the first {args.split} sequence through {path}:")
+    print(f"{'frame':>5}  {'label':>8}  {'probability':>11}  {'true':>8}  {'latency':>9}")
+    latencies = []
+    for index, frame in enumerate(np.asarray(sequence, dtype=inputs["frame"]["dtype"])):
+        start = time.perf_counter()
+        result = step(frame=frame[None], state=state)
+        latencies.append(time.perf_counter() - start)
+        state = result["next_state"]
+        probabilities = result["output"][0]
+        label = int(np.argmax(probabilities))
+        print(f"{index:>5}  {names[label]!r:>8}  {probabilities[label]:>11.3f}  {names[truth[index]]!r:>8}  "
+              f"{latencies[-1] * 1e3:>7.3f}ms", flush=True)
+    latencies = np.array(latencies) * 1e3
+    print(f"per-frame latency: median {np.median(latencies):.3f} ms, 90th percentile "
+          f"{np.percentile(latencies, 90):.3f} ms, max {latencies.max():.3f} ms over {len(latencies)} frames")
+
+
 def main(argv=None):
     arguments = parser()
     args = arguments.parse_args(argv)
@@ -129,6 +237,10 @@ def main(argv=None):
         arguments.error(f"argument --beam: must be a positive integer, got {args.beam}")
     if args.length < 1 or args.temperature < 0:
         arguments.error("arguments --length and --temperature: need --length >= 1 and --temperature >= 0")
+    if args.quantize != "none" and args.export is None:
+        arguments.error("argument --quantize: applies to --export only")
+    if sum(map(bool, (args.input is not None, args.stream, args.export))) > 1:
+        arguments.error("arguments --input, --stream and --export: pass one at a time")
 
     from datasets import DatasetError
     from zoo import data, evaluation
@@ -143,6 +255,11 @@ def main(argv=None):
         if args.input is not None:
             run_on_input(kind, artifact, config, args)
             return 0
+        if args.export:
+            exported = export_tflite(kind, artifact, run_folder, config, args)
+            if args.quantize == "none":
+                return 0
+            kind, artifact = "tflite", exported
         if args.beam > 1 and (config["task"] != "translation" or kind != "keras"):
             raise ValueError("--beam applies to seq2seq run folders only (the SavedModel has a beam_search endpoint).")
 
@@ -153,6 +270,11 @@ def main(argv=None):
         if args.data_dir is not None:
             settings.data_dir = args.data_dir
         prepared = data.prepare(config["task"], settings, vocabularies=config["vocabularies"])
+        if args.stream:
+            if config["task"] not in ("frames", "language_model"):
+                raise ValueError(f"{config['model']} cannot stream: only frame models and char_lm run frame by frame.")
+            stream_demo(run_folder, config, prepared, args)
+            return 0
         if args.dataset is not None:
             config = {**config, "dataset": prepared.loaded.name}
             if prepared.loaded.label_names is not None and prepared.loaded.label_names != config["label_names"]:
@@ -169,7 +291,17 @@ def main(argv=None):
 
             metrics = evaluation.evaluate_saved_model(tf.saved_model.load(str(artifact)), config, prepared, args.split)
         else:
-            metrics = evaluation.evaluate(evaluation.TFLiteRunner(artifact, config), config, prepared, args.split)
+            metrics = evaluation.evaluate(evaluation.tflite_runner(artifact, config), config, prepared, args.split)
+        if args.quantize != "none":
+            float_path = run_folder / f"{args.export}.tflite"
+            float_metrics = evaluation.evaluate(evaluation.tflite_runner(float_path, config), config, prepared, args.split)
+            name, higher_is_better = MAIN_METRIC[config["task"]]
+            cost = float_metrics[name] - metrics[name] if higher_is_better else metrics[name] - float_metrics[name]
+            metrics = {
+                "quantize": args.quantize, **metrics, f"float_{name}": float_metrics[name], f"{name}_cost": cost,
+                "size_kib": round(artifact.stat().st_size / 1024, 1),
+                "float_size_kib": round(float_path.stat().st_size / 1024, 1),
+            }
     except (DatasetError, FileNotFoundError, ValueError) as error:
         arguments.exit(2, f"{arguments.prog}: error: {error}\n")
 

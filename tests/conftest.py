@@ -57,3 +57,35 @@ def trained_run(tmp_path_factory):
     result = run_script("train.py", "--model", "sentiment", "--limit", 64, "--epochs", 1, *TINY, "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
+
+
+# Tiny runs of every architecture on small files: (model, data file, its writer, settings).
+TINY_RUNS = {
+    "framewise": ("framewise", "frames.npz", write_frames_npz, {}),
+    "framewise_stream": ("framewise", "frames.npz", write_frames_npz, dict(bidirectional=False, depth=2)),
+    "dense_birnn_dense": ("dense_birnn_dense", "frames.npz", write_frames_npz, {}),
+    "window_ffn": ("window_ffn", "frames.npz", write_frames_npz, dict(window=3)),
+    "seq2seq": ("seq2seq", "pairs.tsv", write_translation_tsv, {}),
+    "char_lm": ("char_lm", "text.txt", write_text, dict(sequence_length=20)),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """tiny_run(name) -> the run folder of TINY_RUNS[name], trained for two epochs the first time it is asked for."""
+    from zoo import training
+    from zoo.settings import for_model
+
+    root = tmp_path_factory.mktemp("tiny_runs")
+    runs = {}
+
+    def get(name):
+        if name not in runs:
+            model, file_name, write_data, overrides = TINY_RUNS[name]
+            dataset = write_data(root / file_name)
+            settings = for_model(model, dataset=str(dataset), units=8, embedding_dim=4, epochs=2, **overrides)
+            training.train(settings, root / name, command="test", verbose=0)
+            runs[name] = root / name
+        return runs[name]
+
+    return get

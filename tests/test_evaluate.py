@@ -6,9 +6,6 @@ import numpy as np
 import pytest
 
 import evaluate
-from conftest import write_frames_npz, write_text, write_translation_tsv
-from zoo import training
-from zoo.settings import for_model
 
 
 def evaluate_json(capsys, *arguments):
@@ -50,19 +47,9 @@ def test_missing_run_exits_2(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def task_runs(tmp_path_factory):
+def task_runs(tiny_run):
     """Tiny finished runs of the other three tasks, on users' own files."""
-    root = tmp_path_factory.mktemp("task_runs")
-    runs = {}
-    for model, dataset in [
-        ("framewise", write_frames_npz(root / "frames.npz")),
-        ("seq2seq", write_translation_tsv(root / "pairs.tsv")),
-        ("char_lm", write_text(root / "text.txt")),
-    ]:
-        settings = for_model(model, dataset=str(dataset), units=8, embedding_dim=4, epochs=2, sequence_length=20)
-        training.train(settings, root / model, command="test", verbose=0)
-        runs[model] = root / model
-    return runs
+    return {model: tiny_run(model) for model in ("framewise", "seq2seq", "char_lm")}
 
 
 @pytest.mark.parametrize("model,metric", [("framewise", "frame_accuracy"), ("seq2seq", "bleu")])

@@ -45,7 +45,7 @@ class TFLiteRunner(KerasRunner):
     """Runs a TF Lite model (batch 1) on each row of a batch, without its padding."""
 
     def __init__(self, path, config):
-        self.interpreter = tf.lite.Interpreter(model_path=str(path))
+        self.interpreter = export.tflite_interpreter(path)
         self.config = config
 
     def _invoke(self, inputs):
@@ -81,8 +81,35 @@ class TFLiteRunner(KerasRunner):
         return np.stack([self._invoke(row) for row in np.asarray(token_ids)])
 
 
+class StreamRunner(TFLiteRunner):
+    """Runs stream.tflite (signature `step`) one frame at a time on each row of a batch, from a zero state."""
+
+    def __init__(self, path, config):
+        self.step = export.tflite_interpreter(path).get_signature_runner("step")
+        self.config = config
+        inputs = self.step.get_input_details()
+        self.frame_dtype = inputs["frame"]["dtype"]
+        self.state_size = int(inputs["state"]["shape"][-1])
+
+    def _invoke(self, inputs):
+        state = np.zeros((1, self.state_size), np.float32)
+        outputs = []
+        for frame in np.asarray(inputs, dtype=self.frame_dtype):
+            result = self.step(frame=frame[None], state=state)
+            state = result["next_state"]
+            outputs.append(result["output"][0])
+        return np.stack(outputs)
+
+
+def tflite_runner(path, config):
+    """A StreamRunner for a streaming .tflite file (one with a `step` signature), else a TFLiteRunner."""
+    if "step" in export.tflite_interpreter(path).get_signature_list():
+        return StreamRunner(path, config)
+    return TFLiteRunner(path, config)
+
+
 def evaluate(runner, config, prepared, split="test"):
-    """The task's metrics of `runner` (a KerasRunner or TFLiteRunner) on one split of `prepared`."""
+    """The task's metrics of `runner` (a KerasRunner, TFLiteRunner or StreamRunner) on one split of `prepared`."""
     task, batches = config["task"], prepared.batches[split]
     if task == "sentiment":
         labels, predictions = [], []

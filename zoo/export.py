@@ -1,29 +1,39 @@
-"""Exports a trained model: a SavedModel that takes raw inputs, and a TF Lite model with built-in ops only.
+"""Exports a trained model: a SavedModel that takes raw inputs, and TF Lite models with built-in ops only.
 
-SavedModel endpoints (call `tf.saved_model.load(path).serve(...)`):
+SavedModel endpoints (call `tf.saved_model.load(path).serve(...)`, or its
+`signatures[name]` with keyword arguments; `serving_default` is the first):
   sentiment       serve(text (batch,) string) -> probabilities (batch, classes), label (batch,) string
   frames          serve(frames (batch, time, dim) float32, zero-padded)
                       -> probabilities (batch, time, classes), labels (batch, time) int64
   translation     serve(text (batch,) string) -> translation (batch,) string, greedy
                   beam_search(text (batch,) string, beam_size () int32) -> translation (batch,) string
-  language_model  serve(prime (batch,) string, length () int32, temperature () float32)
-                      -> text (batch,) string, the prime's continuation
-                  probabilities(text (batch,) string) -> probabilities (batch, time, vocabulary)
+  language_model  probabilities(text (batch,) string) -> probabilities (batch, time, vocabulary)
                       of the token after each token of the text
+                  serve(prime (batch,) string, length () int32, temperature () float32)
+                      -> text (batch,) string, the prime's continuation
+Every SavedModel also has `sequence`, the batch-1 function of model.tflite
+below, and models that can stream (`zoo.streaming`) have `step`, the
+function of stream.tflite; either converts again with `export_tflite`.
 
 TF Lite models take token ids, batch 1, any length (the ids come from the
-vocabularies in the run's config.json; string ops are not TF Lite built-ins):
+vocabularies in the run's config.json; string ops are not TF Lite built-ins).
+model.tflite, signature `sequence`:
   sentiment       token_ids (1, time) int32 -> probabilities (1, classes)
   frames          frames (1, time, dim) float32 -> probabilities (1, time, classes)
   translation     source_ids (1, time) int32 -> token_ids (1, max_length) int64, greedy, 0 after the end
   language_model  token_ids (1, time) int32 -> probabilities (1, time, vocabulary) of the token after each
+stream.tflite, signature `step` (unidirectional frame models and char_lm):
+  frame (1, dim) float32 or (1,) int32 token id, state (1, state_size) float32
+      -> output (1, classes) probabilities, next_state (1, state_size)
 """
+
+import pathlib
 
 import keras
 import tensorflow as tf
 
 from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
-from zoo import decoding
+from zoo import decoding, streaming
 
 # Longest output of the exported decoders, in tokens.
 MAX_DECODE_LENGTH = 40
@@ -105,7 +115,7 @@ def serving_functions(model, task, vectorizers, vocabularies, label_names):
 
 
 def export_saved_model(model, task, vectorizers, vocabularies, label_names, path):
-    """Writes a SavedModel whose endpoints take raw inputs (see the module docstring)."""
+    """Writes a SavedModel whose endpoints take raw inputs (see the module docstring); returns their names."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     for vectorizer in vectorizers.values():
@@ -113,37 +123,80 @@ def export_saved_model(model, task, vectorizers, vocabularies, label_names, path
             # Export tracks built layers only; one call builds it.
             vectorizer(tf.constant([""]))
         archive.track(vectorizer)
-    for name, (function, signature) in serving_functions(model, task, vectorizers, vocabularies, label_names).items():
+    endpoints = serving_functions(model, task, vectorizers, vocabularies, label_names)
+    endpoints["sequence"] = sequence_function(model, task, vocabularies)
+    try:
+        endpoints["step"] = (
+            streaming.step_function(model, task),
+            [streaming.frame_spec(model), tf.TensorSpec([1, streaming.state_size(model)], tf.float32, name="state")],
+        )
+    except ValueError:
+        pass  # A model that needs the whole sequence has no step.
+    for name, (function, signature) in endpoints.items():
         archive.add_endpoint(name, function, input_signature=signature)
     archive.write_out(str(path), verbose=False)
+    return list(endpoints)
 
 
-def tflite_function(model, task, vocabularies):
-    """The batch-1 function TF Lite converts (see the module docstring)."""
+def sequence_function(model, task, vocabularies):
+    """The batch-1 function of model.tflite, as (function, input signature) (see the module docstring)."""
     if task == "frames":
         dim = model.inputs[0].shape[-1]
-        return tf.function(lambda frames: model(frames), input_signature=[tf.TensorSpec([1, None, dim], tf.float32)])
-    signature = [tf.TensorSpec([1, None], tf.int32)]
+        return (
+            lambda frames: {"probabilities": model(frames)},
+            [tf.TensorSpec([1, None, dim], tf.float32, name="frames")],
+        )
     if task == "sentiment":
-        return tf.function(lambda token_ids: model(token_ids), input_signature=signature)
+        return (
+            lambda token_ids: {"probabilities": model(token_ids)},
+            [tf.TensorSpec([1, None], tf.int32, name="token_ids")],
+        )
     if task == "translation":
         start, end = target_ids(vocabularies["target"]["vocabulary"])
-        return tf.function(
-            lambda source_ids: decoding.greedy_decode(model, source_ids, start, end, MAX_DECODE_LENGTH),
-            input_signature=signature,
+        return (
+            lambda source_ids: {
+                "token_ids": decoding.greedy_decode(model, source_ids, start, end, MAX_DECODE_LENGTH)
+            },
+            [tf.TensorSpec([1, None], tf.int32, name="source_ids")],
         )
     if task == "language_model":
-        return tf.function(lambda token_ids: tf.nn.softmax(model(token_ids)), input_signature=signature)
+        return (
+            lambda token_ids: {"probabilities": tf.nn.softmax(model(token_ids))},
+            [tf.TensorSpec([1, None], tf.int32, name="token_ids")],
+        )
     raise ValueError(f"Unknown task {task!r}.")
 
 
-def export_tflite(model, task, vocabularies, path):
-    """Converts the batch-1 function of `task` to TF Lite with built-in ops only and writes it to `path`."""
-    module = tf.Module()
-    # The converter finds weights through the module's tf.Variables; Keras 3
-    # variables are not tf.Variables, but their `.value` is.
-    module.weights = [variable.value for variable in model.variables]
-    function = tflite_function(model, task, vocabularies)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], module)
+QUANTIZATIONS = ("none", "dynamic", "float16")
+
+
+def export_tflite(saved_model, path, signature="sequence", quantize="none"):
+    """Converts endpoint `signature` of a SavedModel folder to a TF Lite file with built-in ops only.
+
+    Args:
+        saved_model: a SavedModel folder written by `export_saved_model`.
+        path: the .tflite file to write.
+        signature: "sequence" (model.tflite) or "step" (stream.tflite).
+        quantize: "none"; "dynamic", weights stored as int8 (up to 4x smaller)
+            and matmuls in int8 where the kernel allows; or "float16",
+            weights stored as float16 (up to 2x smaller), computed in float32.
+    """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"Unknown quantization {quantize!r}: use one of {', '.join(QUANTIZATIONS)}.")
+    # From the SavedModel, not the Keras model: a converter handed Keras 3
+    # layers directly can miss their weights and write a model that returns NaN.
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[signature])
+    # Built-ins only: phones' interpreters have no Flex (TensorFlow) ops.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    path.write_bytes(converter.convert())
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    pathlib.Path(path).write_bytes(converter.convert())
+
+
+def tflite_interpreter(path):
+    """A LiteRT interpreter on the .tflite file at `path` (tensors not yet allocated)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path))

@@ -4,6 +4,8 @@ A run folder holds, once training ends:
   model.keras       the best model by validation loss (`keras.saving.load_model`)
   saved_model/      raw inputs in, answers out (see `zoo.export`)
   model.tflite      batch 1, built-in ops only, token ids in (see `zoo.export`)
+  stream.tflite     one frame (or token) and the state in, output and next state out;
+                    unidirectional models only (see `zoo.streaming`)
   config.json       every setting, the vocabularies, library versions and the command
   metrics.json      the test metrics
   history.csv       loss and metrics per epoch
@@ -158,10 +160,12 @@ def train(settings: Settings, out, command, verbose="auto"):
 
     model.save(out / "model.keras")
     shutil.rmtree(out / "saved_model", ignore_errors=True)
-    export.export_saved_model(
+    endpoints = export.export_saved_model(
         model, spec.task, prepared.vectorizers, prepared.vocabularies, prepared.loaded.label_names, out / "saved_model"
     )
-    export.export_tflite(model, spec.task, prepared.vocabularies, out / "model.tflite")
+    export.export_tflite(out / "saved_model", out / "model.tflite", "sequence")
+    if "step" in endpoints:
+        export.export_tflite(out / "saved_model", out / "stream.tflite", "step")
     plot_history(out / "history.csv", out / "learning_curves.png", spec.name)
 
     metrics = evaluation.evaluate_keras(model, config, prepared, "test")

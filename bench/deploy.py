@@ -1,0 +1,125 @@
+"""Inference latency of a run's TF Lite files on LiteRT against its Keras model, batch 1.
+
+Per frame, as a live source delivers them: stream.tflite's `step`, against
+the Keras layers called once per frame with the state passed along (the same
+step function, as a `tf.function`), and against calling the whole Keras model
+on every frame so far (what a model without a carried state must do).
+Per sequence: model.tflite against Keras `predict` and `predict_on_batch`.
+Quantized files beside them (stream-dynamic.tflite, ...) join their rows.
+
+After warm-up the contenders take turns for `--repeats` rounds on the same
+random sequence of `--frames` frames (or token ids); the table shows the
+median round, per frame or per sequence, and the ratio to the first row.
+
+    python bench/deploy.py runs/framewise-...      # a run of framewise --no-bidirectional, or char_lm
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import export, streaming
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("run", type=pathlib.Path, help="a run folder with stream.tflite (a unidirectional model)")
+    parser.add_argument("--frames", type=int, default=100, help="frames (or tokens) per sequence")
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per contender")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per contender first")
+    arguments = parser.parse_args()
+    if not (arguments.run / "stream.tflite").exists():
+        parser.error(f"{arguments.run} has no stream.tflite: pass a run of framewise --no-bidirectional or char_lm.")
+    if min(arguments.frames, arguments.repeats) < 1 or arguments.warmup < 0:
+        parser.error("--frames and --repeats must be positive, --warmup not negative")
+    return arguments
+
+
+def random_sequence(model, frames):
+    """(frames, features) float32 frames, or (frames,) int32 token ids, batch dimension not included."""
+    rng = np.random.default_rng(0)
+    if model.inputs[0].dtype.startswith("int"):
+        return rng.integers(2, model.get_layer("embedding").input_dim, frames).astype(np.int32)
+    return rng.normal(size=(frames, model.inputs[0].shape[-1])).astype(np.float32)
+
+
+def stream_with(step, sequence, state_size):
+    """Feeds `sequence` to `step(frame, state)` one frame at a time from a zero state."""
+    state = np.zeros((1, state_size), np.float32)
+    for frame in sequence:
+        state = step(frame=frame[None], state=state)["next_state"]
+
+
+def float_first(paths):
+    """stream.tflite before stream-dynamic.tflite and stream-float16.tflite (model*.tflite likewise)."""
+    return sorted(paths, key=lambda path: ("-" in path.stem, path.name))
+
+
+def contenders(run, model, task, sequence):
+    """{table: {row name: (function of no arguments, units per call)}}: one call streams or labels `sequence`."""
+    size = streaming.state_size(model)
+    per_frame, per_sequence = {}, {}
+    for path in float_first(run.glob("stream*.tflite")):
+        step = export.tflite_interpreter(path).get_signature_runner("step")
+        per_frame[f"{path.name} (LiteRT)"] = lambda step=step: stream_with(step, sequence, size)
+    keras_step = tf.function(streaming.step_function(model, task))
+    per_frame["Keras step per frame (tf.function)"] = lambda: stream_with(keras_step, tf.constant(sequence), size)
+    per_frame["Keras model on the frames so far"] = lambda: [
+        model.predict_on_batch(sequence[None, : end + 1]) for end in range(len(sequence))
+    ]
+    for path in float_first(run.glob("model*.tflite")):
+        whole = export.tflite_interpreter(path).get_signature_runner("sequence")
+        (name,) = whole.get_input_details()
+        per_sequence[f"{path.name} (LiteRT)"] = lambda whole=whole, name=name: whole(**{name: sequence[None]})
+    per_sequence["Keras predict"] = lambda: model.predict(sequence[None], verbose=0)
+    per_sequence["Keras predict_on_batch"] = lambda: model.predict_on_batch(sequence[None])
+    return {"per frame": per_frame, "per sequence": per_sequence}
+
+
+def median_seconds(functions, repeats, warmup):
+    """The median seconds of one call of each function, the functions taking turns each round."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main():
+    arguments = parse_arguments()
+    config = json.loads((arguments.run / "config.json").read_text())
+    model = keras.saving.load_model(arguments.run / "model.keras")
+    sequence = random_sequence(model, arguments.frames)
+    print(f"{config['model']} ({config['settings']['cell']} cell, {config['settings']['units']} units, "
+          f"{config['parameters']:,} parameters), batch 1, {arguments.frames} frames, median of "
+          f"{arguments.repeats} interleaved rounds, TensorFlow {tf.__version__}, {os.cpu_count()} CPUs")
+    for table, functions in contenders(arguments.run, model, config["task"], sequence).items():
+        medians = median_seconds(functions, arguments.repeats, arguments.warmup)
+        divisor = arguments.frames if table == "per frame" else 1
+        first = next(iter(medians.values()))
+        print(f"\n{'latency ' + table:<40} {'ms':>10} {'x first':>8}")
+        for name, seconds in medians.items():
+            print(f"{name:<40} {seconds / divisor * 1e3:>10.4f} {seconds / first:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
