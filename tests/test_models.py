@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from datasets.pipeline import OOV_ID, PAD_ID
 from zoo import decoding, models
 from zoo.data import DataInfo
 from zoo.models import char_lm, seq2seq
@@ -137,6 +138,20 @@ def test_decode_steps_reproduce_the_teacher_forced_model(cell):
         step_logits.append(logits)
     full = model({"source": inputs["source"][:1], "decoder_input": decoder_input})
     np.testing.assert_allclose(np.stack(step_logits, axis=1), full, atol=1e-5)
+
+
+def test_decoders_never_emit_padding_unknown_or_start_tokens():
+    """An untrained model: only the ban keeps these ids out of the output."""
+    settings = for_model("seq2seq", units=8, embedding_dim=4, dropout=0.0)
+    keras.utils.set_random_seed(3)
+    model = models.get("seq2seq").build(tiny_info(), settings)
+    (inputs, _) = tiny_batch("translation", np.random.default_rng(3))
+    for output in (
+        decoding.greedy_decode(model, inputs["source"], START, END, 12).numpy(),
+        decoding.beam_search(model, inputs["source"], START, END, 12, 3).numpy(),
+    ):
+        emitted = output[output != PAD_ID]
+        assert emitted.size and not np.isin(emitted, [OOV_ID, START]).any()
 
 
 def test_beam_search_with_beam_1_equals_greedy():

@@ -13,10 +13,11 @@ from zoo.models import char_lm, seq2seq
 NEGATIVE_INFINITY = -1e9
 
 
-def _allowed_log_probabilities(logits):
-    """log softmax with padding and out-of-vocabulary made impossible: neither is a real output token."""
+def _allowed_log_probabilities(logits, start_id=None):
+    """log softmax with padding, out-of-vocabulary and the start token made impossible: none is a real output."""
     vocabulary = tf.shape(logits)[-1]
-    banned = tf.reduce_sum(tf.one_hot([PAD_ID, OOV_ID], vocabulary, dtype=logits.dtype), axis=0)
+    banned_ids = [PAD_ID, OOV_ID] if start_id is None else [PAD_ID, OOV_ID, start_id]
+    banned = tf.reduce_sum(tf.one_hot(banned_ids, vocabulary, dtype=logits.dtype), axis=0)
     return tf.nn.log_softmax(logits + banned * NEGATIVE_INFINITY)
 
 
@@ -34,7 +35,7 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
 
     def step(index, tokens, states, finished, outputs):
         logits, states = seq2seq.decode_step(model, tokens, states)
-        tokens = tf.argmax(_allowed_log_probabilities(logits), axis=-1, output_type=tf.int64)
+        tokens = tf.argmax(_allowed_log_probabilities(logits, start_id), axis=-1, output_type=tf.int64)
         finished = finished | tf.equal(tokens, end_id)
         outputs = outputs.write(index, tf.where(finished, tf.constant(PAD_ID, tf.int64), tokens))
         return index + 1, tokens, states, finished, outputs
@@ -66,7 +67,7 @@ def beam_search(model, source_ids, start_id, end_id, max_length, beam_size):
 
     def step(index, tokens, states, scores, finished, history):
         logits, new_states = seq2seq.decode_step(model, tokens, states)
-        log_probabilities = _allowed_log_probabilities(logits)
+        log_probabilities = _allowed_log_probabilities(logits, start_id)
         vocabulary = tf.shape(log_probabilities)[-1]
         # A finished beam continues only with padding, at no cost.
         pad_only = tf.one_hot(PAD_ID, vocabulary, on_value=0.0, off_value=NEGATIVE_INFINITY)
