@@ -17,17 +17,16 @@ the same --out resumes from it.
 
 import dataclasses
 import json
-import os
 import pathlib
 import platform
-import shutil
 import time
 
 import keras
 import numpy as np
 
 from datasets.pipeline import PAD_ID
-from zoo import data, evaluation, export, models
+from zoo import atomic, data, evaluation, export, models
+from zoo.callbacks import AtomicBackupAndRestore
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
@@ -100,9 +99,8 @@ def library_versions():
 
 def write_json(path, value):
     """Writes through a temporary file, so a crash never leaves half a file."""
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
+    with atomic.replacing(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def train(settings: Settings, out, command, verbose="auto"):
@@ -143,7 +141,7 @@ def train(settings: Settings, out, command, verbose="auto"):
     write_json(out / "config.json", config)
 
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / CHECKPOINT)),
+        AtomicBackupAndRestore(str(out / CHECKPOINT)),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True, verbose=1),
         keras.callbacks.TensorBoard(str(out / "logs")),
@@ -158,8 +156,8 @@ def train(settings: Settings, out, command, verbose="auto"):
     )
     training_seconds = time.perf_counter() - start
 
-    model.save(out / "model.keras")
-    shutil.rmtree(out / "saved_model", ignore_errors=True)
+    with atomic.replacing(out / "model.keras") as temporary:
+        model.save(temporary)
     endpoints = export.export_saved_model(
         model, spec.task, prepared.vectorizers, prepared.vocabularies, prepared.loaded.label_names, out / "saved_model"
     )
@@ -194,5 +192,6 @@ def plot_history(history_csv, png, title):
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(png, dpi=100)
+    with atomic.replacing(png) as temporary:
+        figure.savefig(temporary, dpi=100)
     pyplot.close(figure)
