@@ -6,6 +6,8 @@
 """
 
 import argparse
+import json
+import pathlib
 import shlex
 import sys
 import time
@@ -63,6 +65,9 @@ def parser():
         help=f"stop after this many epochs without a better validation loss (default: {defaults.patience})")
     add("--seed", type=int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
     add("--out", help="run folder; an interrupted run in it resumes (default: runs/MODEL-DATE-TIME)")
+    add("--overwrite", action="store_true",
+        help="delete the run already in --out (finished, or with other settings) and train afresh")
+    add("--debug", action="store_true", help="show the traceback of an error instead of one line")
     return arguments
 
 
@@ -72,7 +77,25 @@ def print_models():
         print(f"{'':<18} defaults: " + ", ".join(f"{key}={value}" for key, value in spec.defaults.items()))
 
 
+def saved_epochs(out):
+    """How many epochs the checkpoint in run folder `out` holds (0 when there is none)."""
+    metadata = pathlib.Path(out) / "checkpoint" / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+
+
+def how_to_go_on(out):
+    """The sentence that says what the checkpoint in `out` holds and the command that goes on from it."""
+    finished = saved_epochs(out)
+    if finished == 0:
+        return f"No epoch finished: repeat the command with --out {out} to start again."
+    return (
+        f"The checkpoint in {out}/checkpoint holds epoch {finished}: "
+        f"repeat the command with --out {out} to resume from epoch {finished + 1}."
+    )
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     arguments = parser()
     args = arguments.parse_args(argv)
     if args.list:
@@ -82,21 +105,32 @@ def main(argv=None):
     from datasets import DatasetError
     from zoo import settings as zoo_settings
     from zoo import training
+    from zoo.callbacks import TrainingDiverged
 
     if args.window is not None and args.window % 2 == 0:
         arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
-    options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
+    options = {key: value for key, value in vars(args).items() if key not in ("list", "out", "overwrite", "debug")}
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
     try:
-        metrics = training.train(settings, out, command=shlex.join([sys.executable, *sys.argv]))
-    except (DatasetError, training.RunError) as error:
-        arguments.exit(2, f"{arguments.prog}: error: {error}\n")
+        command = shlex.join([sys.executable, __file__, *argv])
+        metrics = training.train(settings, out, command=command, overwrite=args.overwrite)
     except KeyboardInterrupt:
-        arguments.exit(130, f"\nInterrupted: repeat the command with --out {out} to resume from the last finished epoch.\n")
+        if args.debug:
+            raise
+        arguments.exit(130, f"\nInterrupted. {how_to_go_on(out)}\n")
+    except Exception as error:
+        if args.debug:
+            raise
+        if isinstance(error, (DatasetError, training.RunError)):
+            arguments.exit(2, f"{arguments.prog}: error: {error}\n")
+        if isinstance(error, TrainingDiverged):
+            arguments.exit(1, f"{arguments.prog}: error: {error} {how_to_go_on(out)}\n")
+        first_line = str(error).strip().split("\n")[0]
+        arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {first_line} (--debug shows where)\n")
     print(f"Test metrics ({out}/metrics.json):")
     for key, value in metrics.items():
         if not isinstance(value, list):
