@@ -17,18 +17,26 @@ from zoo import models
 from zoo.settings import Settings
 
 
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def number_type(convert, description, valid):
+    """An argparse type: `convert(text)` if `valid` says yes, else an error naming what it wants."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}") from None
+        # NaN fails every comparison; infinity is no setting either.
+        if not (valid(value) and abs(value) != float("inf")):
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_float(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+positive_int = number_type(int, "a positive integer", lambda value: value > 0)
+non_negative_int = number_type(int, "an integer >= 0", lambda value: value >= 0)
+positive_float = number_type(float, "a positive number", lambda value: value > 0)
+non_negative_float = number_type(float, "a number >= 0", lambda value: value >= 0)
 
 
 def parser():
@@ -47,10 +55,10 @@ def parser():
     add("--learning-rate", type=positive_float, help=f"Adam's learning rate (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
-    add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
+    add("--dropout", type=non_negative_float, help=f"dropout rate (default: {per_model})")
     add("--cell", choices=models.CELLS, default=defaults.cell,
         help="the article's basic recurrent cell, or Keras's LSTM/GRU (default: %(default)s)")
-    add("--clipnorm", type=float,
+    add("--clipnorm", type=non_negative_float,
         help="clip each gradient's norm against exploding gradients; 0 turns it off "
         "(default: 1.0 for the basic cell, off for LSTM/GRU)")
     add("--depth", type=positive_int, help=f"stacked recurrent layers, frame models (default: {defaults.depth})")
@@ -63,7 +71,7 @@ def parser():
         help=f"characters per training window of char_lm (default: {defaults.sequence_length})")
     add("--patience", type=positive_int,
         help=f"stop after this many epochs without a better validation loss (default: {defaults.patience})")
-    add("--seed", type=int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
+    add("--seed", type=non_negative_int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
     add("--out", help="run folder; an interrupted run in it resumes (default: runs/MODEL-DATE-TIME)")
     add("--overwrite", action="store_true",
         help="delete the run already in --out (finished, or with other settings) and train afresh")

@@ -13,8 +13,10 @@ import sys
 import time
 
 import keras
+import numpy as np
 import pytest
 
+import evaluate
 import train
 from conftest import ROOT, write_frames_npz, write_translation_tsv
 from zoo import atomic, export, training
@@ -223,3 +225,136 @@ def test_out_holding_another_models_run_is_refused_unless_overwrite(tiny_run, tm
     assert exit.value.code == 2 and "holds a finished framewise run" in capsys.readouterr().err
     assert train.main([*command, "--overwrite"]) == 0
     assert json.loads((out / "config.json").read_text())["model"] == "seq2seq"
+
+
+
+# Bad input: one line naming the problem and the fix, exit 2, no traceback, nothing written.
+
+
+def frames_whose_lengths_do_not_add_up(folder):
+    path = folder / "frames.npz"
+    np.savez(path, features=np.zeros((10, 4), np.float32), labels=np.zeros(10, np.int64), lengths=[4, 4])
+    return path
+
+
+def write(name, content):
+    def writer(folder):
+        (folder / name).write_bytes(content)
+        return folder / name
+
+    return writer
+
+
+# (arguments, the file that {} stands for, text the error names)
+BAD_TRAINING_INPUT = {
+    "unknown model": (["--model", "transformer"], None, "invalid choice: 'transformer'"),
+    "unknown dataset": (["--dataset", "no_such_dataset"], None, "no_such_dataset"),
+    "unknown flag": (["--epoks", "3"], None, "unrecognized arguments: --epoks"),
+    "word for a number": (["--batch-size", "zero"], None, "--batch-size: must be a positive integer, got 'zero'"),
+    "zero": (["--units", "0"], None, "--units: must be a positive integer, got '0'"),
+    "negative": (["--epochs", "-2"], None, "--epochs: must be a positive integer, got '-2'"),
+    "nan learning rate": (["--learning-rate", "nan"], None, "--learning-rate: must be a positive number"),
+    "negative clipnorm": (["--clipnorm", "-1"], None, "--clipnorm: must be a number >= 0"),
+    "dropout of 1": (["--dropout", "1"], None, "--dropout: must be in [0, 1)"),
+    "npz lengths": (["--model", "framewise", "--dataset", "{}"], frames_whose_lengths_do_not_add_up, "lengths"),
+    "tsv missing column": (["--model", "seq2seq", "--dataset", "{}"],
+                           write("pairs.tsv", b"source\nred cat\nblue dog\n"), "pairs.tsv"),
+    "non-utf-8": (["--dataset", "{}"], write("reviews.csv", b"text,label\ncaf\xe9 ok,positive\n"), "UTF-8"),
+    "broken quote": (["--dataset", "{}"], write("reviews.csv", b'text,label\n"good,positive\nbad,negative\n'),
+                     "reviews.csv"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TRAINING_INPUT)
+def test_bad_training_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, capsys):
+    arguments, write_file, named = BAD_TRAINING_INPUT[case]
+    if write_file is not None:
+        path = write_file(tmp_path)
+        arguments = [str(path) if argument == "{}" else argument for argument in arguments]
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit:
+        train.main([*arguments, "--out", str(out)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit.value.code == 2, error
+    assert named in error and "Traceback" not in error
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def frame_run(tiny_run):
+    return tiny_run("framewise")
+
+
+@pytest.fixture(scope="module")
+def text_run(tiny_run):
+    return tiny_run("char_lm")
+
+
+def corrupt_tflite(folder, frame_run):
+    (folder / "config.json").write_bytes((frame_run / "config.json").read_bytes())
+    (folder / "model.tflite").write_bytes(b"TFL3 but not really")
+    return [folder / "model.tflite"]
+
+
+def corrupt_config(folder, frame_run):
+    (folder / "config.json").write_text("{")
+    (folder / "model.tflite").write_bytes((frame_run / "model.tflite").read_bytes())
+    return [folder / "model.tflite"]
+
+
+def frames_of_dimension(dim):
+    def arguments(folder, frame_run):
+        np.savez(folder / "frames.npz", features=np.zeros((7, dim), np.float32))
+        return [frame_run, "--input", folder / "frames.npz"]
+
+    return arguments
+
+
+# Arguments of evaluate.py (from the tmp folder and the frame run), text the error names.
+BAD_EVALUATION_INPUT = {
+    "not a run folder": (lambda folder, frame_run: [folder], "is neither a finished run folder"),
+    "corrupt tflite": (corrupt_tflite, "is not a TF Lite model"),
+    "corrupt config": (corrupt_config, "config.json is not JSON"),
+    "frames of the wrong dimension": (frames_of_dimension(5), "the model takes (time, 4)"),
+    "unknown flag": (lambda folder, frame_run: [frame_run, "--beams", "2"], "unrecognized arguments: --beams"),
+    "beam of 0": (lambda folder, frame_run: [frame_run, "--beam", "0"], "--beam: must be a positive integer"),
+    "length of zero": (lambda folder, frame_run: [frame_run, "--length", "0"], "--length"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_EVALUATION_INPUT)
+def test_bad_evaluation_input_exits_2_with_one_line(case, frame_run, tmp_path, capsys):
+    arguments, named = BAD_EVALUATION_INPUT[case]
+    arguments = list(map(str, arguments(tmp_path, frame_run)))
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main(arguments)
+    error = capsys.readouterr().err.strip()
+    assert exit.value.code == 2, error
+    assert "\n" not in error.strip() or error.startswith("usage:"), error
+    assert named in error and "Traceback" not in error
+    assert sorted(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("text,named", [("", "--input is empty"), ("   ", "--input is empty"),
+                                        ("x" * 10_001, "more than 10,000")])
+def test_empty_or_over_long_input_text_exits_2(text, named, text_run, capsys):
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main([str(text_run), "--input", text])
+    assert exit.value.code == 2 and named in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(tmp_path), "--debug"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
+
+
+@pytest.mark.parametrize("script,arguments,named", [
+    ("bench/layers.py", ["--units", "0"], "must be positive integers"),
+    ("bench/deploy.py", ["."], "has no stream.tflite"),
+])
+def test_bench_scripts_refuse_bad_arguments(script, arguments, named):
+    result = subprocess.run([sys.executable, str(ROOT / script), *arguments], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr

@@ -27,6 +27,8 @@ stream.tflite, signature `step` (unidirectional frame models and char_lm):
       -> output (1, classes) probabilities, next_state (1, state_size)
 """
 
+import pathlib
+
 import keras
 import tensorflow as tf
 
@@ -203,4 +205,10 @@ def tflite_interpreter(path):
     """A LiteRT interpreter on the .tflite file at `path` (tensors not yet allocated)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    return Interpreter(model_path=str(path))
+    try:
+        return Interpreter(model_path=str(path))
+    except ValueError as error:
+        raise ValueError(
+            f"{path} is not a TF Lite model ({str(error).strip()}): write it again with "
+            f"`python evaluate.py RUN --export {'stream' if 'stream' in pathlib.Path(path).name else 'model'}`."
+        ) from None
