@@ -95,7 +95,7 @@ def how_to_go_on(out):
     """The sentence that says what the checkpoint in `out` holds and the command that goes on from it."""
     finished = saved_epochs(out)
     if finished == 0:
-        return f"No epoch finished: repeat the command with --out {out} to start again."
+        return f"There is no checkpoint to resume from: repeat the command with --out {out} to train again."
     return (
         f"The checkpoint in {out}/checkpoint holds epoch {finished}: "
         f"repeat the command with --out {out} to resume from epoch {finished + 1}."
