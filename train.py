@@ -55,7 +55,7 @@ def parser():
     add("--learning-rate", type=positive_float, help=f"Adam's learning rate (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
-    add("--dropout", type=non_negative_float, help=f"dropout rate (default: {per_model})")
+    add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
     add("--cell", choices=models.CELLS, default=defaults.cell,
         help="the article's basic recurrent cell, or Keras's LSTM/GRU (default: %(default)s)")
     add("--clipnorm", type=non_negative_float,
@@ -119,7 +119,8 @@ def main(argv=None):
         arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
-    options = {key: value for key, value in vars(args).items() if key not in ("list", "out", "overwrite", "debug")}
+    options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
+    del options["overwrite"], options["debug"]
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
