@@ -137,7 +137,8 @@ def main(argv=None):
         if isinstance(error, (DatasetError, training.RunError)):
             arguments.exit(2, f"{arguments.prog}: error: {error}\n")
         if isinstance(error, TrainingDiverged):
-            arguments.exit(1, f"{arguments.prog}: error: {error} {how_to_go_on(out)}\n")
+            # After a progress bar's unfinished line.
+            arguments.exit(1, f"\n{arguments.prog}: error: {error} {how_to_go_on(out)}\n")
         first_line = str(error).strip().split("\n")[0]
         arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {first_line} (--debug shows where)\n")
     print(f"Test metrics ({out}/metrics.json):")

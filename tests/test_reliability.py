@@ -118,6 +118,17 @@ def test_a_nan_loss_stops_naming_the_epoch_and_step_and_keeps_the_checkpoint(tmp
     assert not (out / "model.keras").exists()
 
 
+def test_an_absurd_learning_rate_stops_in_the_first_epoch(tmp_path, capsys):
+    frames = write_frames_npz(tmp_path / "frames.npz")
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--model", "framewise", "--dataset", str(frames), "--units", "4", "--learning-rate", "1e38",
+                    "--clipnorm", "0", "--epochs", "3", "--out", str(out)])
+    assert exit.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the loss became nan at epoch 1" in error and "There is no checkpoint to resume from" in error
+
+
 # Ctrl-C, SIGKILL and reruns: subprocesses of train.py, as a user runs it.
 
 
