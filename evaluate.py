@@ -21,6 +21,9 @@ import sys
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 
+# Longest --input text: a model trained on sentences need not take a book, and the user meant a sentence.
+MAX_INPUT_CHARACTERS = 10_000
+
 # The figure that `--quantize` compares, per task, and whether higher is better.
 MAIN_METRIC = {
     "sentiment": ("accuracy", True),
@@ -52,6 +55,7 @@ def parser():
         "the state); with --quantize, model-dynamic.tflite etc., scored against the float file")
     add("--quantize", choices=["none", "dynamic", "float16"], default="none",
         help="with --export: dynamic (int8 weights, ~4x smaller) or float16 (2x smaller) (default: %(default)s)")
+    add("--debug", action="store_true", help="show the traceback of an error instead of one line")
     return arguments
 
 
@@ -68,6 +72,11 @@ def find_run(path):
         f"{path} is neither a finished run folder (with model.keras), a SavedModel folder, nor a .tflite file: "
         "pass one of those (train.py prints the run folder)."
     )
+
+
+def one_line(error):
+    """The first line of an error's message: Keras and TensorFlow add lines of detail that --debug shows."""
+    return str(error).strip().split("\n")[0]
 
 
 def print_table(metrics):
@@ -99,6 +108,12 @@ def run_on_input(kind, artifact, config, args):
     task = config["task"]
     if kind == "tflite":
         raise ValueError("--input needs the run folder or its saved_model/ folder: the TF Lite model takes token ids.")
+    if task != "frames" and not args.input.strip():
+        raise ValueError("--input is empty: pass some text, e.g. --input \"a sentence\".")
+    if task != "frames" and len(args.input) > MAX_INPUT_CHARACTERS:
+        raise ValueError(
+            f"--input has {len(args.input):,} characters, more than {MAX_INPUT_CHARACTERS:,}: pass a shorter text."
+        )
     if kind == "saved_model":
         loaded = tf.saved_model.load(str(artifact))
         functions = {"serve": loaded.serve, "beam_search": getattr(loaded, "beam_search", None)}
@@ -113,12 +128,23 @@ def run_on_input(kind, artifact, config, args):
 
     if task == "frames":
         path = pathlib.Path(args.input)
-        if path.suffix != ".npz" or not path.exists():
+        if path.suffix != ".npz" or not path.is_file():
             raise ValueError(f"--input {args.input!r}: frame models take an existing .npz file with `features` (time, dim).")
-        with np.load(path) as archive:
-            if "features" not in archive:
-                raise ValueError(f"{path} has no `features` array: save one of shape (time, dim).")
-            features = archive["features"].astype(np.float32)
+        try:
+            with np.load(path) as archive:
+                features = archive["features"].astype(np.float32) if "features" in archive else None
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path} is not a readable .npz file ({error}): save it with numpy.savez.") from None
+        if features is None:
+            raise ValueError(f"{path} has no `features` array: save one of shape (time, dim).")
+        dim = frame_dim(kind, model if kind == "keras" else loaded)
+        if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != dim:
+            raise ValueError(
+                f"{path}: `features` has shape {features.shape}, the model takes (time, {dim}) with time >= 1: "
+                "save the frames the model was trained on, one row per frame."
+            )
+        if not np.isfinite(features).all():
+            raise ValueError(f"{path}: `features` holds NaN or infinite values: pass finite features.")
         outputs = functions["serve"](tf.constant(features[None]))
         names = config["label_names"]
         labels = [names[index] for index in outputs["labels"].numpy()[0]]
@@ -140,6 +166,13 @@ def run_on_input(kind, artifact, config, args):
     else:
         outputs = functions["serve"](text, tf.constant(args.length), tf.constant(args.temperature))
         print(args.input + outputs["text"].numpy()[0].decode("utf-8"))
+
+
+def frame_dim(kind, model):
+    """Features per frame that a frame model (Keras) or its SavedModel takes."""
+    if kind == "keras":
+        return model.inputs[0].shape[-1]
+    return model.signatures["serve"].structured_input_signature[1]["frames"].shape[-1]
 
 
 def saved_model_with(signature, kind, artifact, run_folder, config):
@@ -251,7 +284,10 @@ def main(argv=None):
         config_path = run_folder / "config.json"
         if not config_path.exists():
             raise FileNotFoundError(f"{config_path} is missing: keep the model beside its run's config.json.")
-        config = json.loads(config_path.read_text())
+        try:
+            config = json.loads(config_path.read_text())
+        except ValueError as error:
+            raise ValueError(f"{config_path} is not JSON ({error}): copy it again from the run folder.") from None
         if args.input is not None:
             run_on_input(kind, artifact, config, args)
             return 0
@@ -302,8 +338,16 @@ def main(argv=None):
                 "size_kib": round(artifact.stat().st_size / 1024, 1),
                 "float_size_kib": round(float_path.stat().st_size / 1024, 1),
             }
-    except (DatasetError, FileNotFoundError, ValueError) as error:
-        arguments.exit(2, f"{arguments.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        arguments.exit(130, "\nInterrupted.\n")
+    except Exception as error:
+        if args.debug:
+            raise
+        if isinstance(error, (DatasetError, FileNotFoundError, ValueError)):
+            arguments.exit(2, f"{arguments.prog}: error: {one_line(error)}\n")
+        arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {one_line(error)} (--debug shows where)\n")
 
     metrics = {"model": config["model"], "dataset": config["dataset"], "split": args.split, "artifact": kind, **metrics}
     if args.json:

@@ -6,6 +6,8 @@
 """
 
 import argparse
+import json
+import pathlib
 import shlex
 import sys
 import time
@@ -15,18 +17,26 @@ from zoo import models
 from zoo.settings import Settings
 
 
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def number_type(convert, description, valid):
+    """An argparse type: `convert(text)` if `valid` says yes, else an error naming what it wants."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}") from None
+        # NaN fails every comparison; infinity is no setting either.
+        if not (valid(value) and abs(value) != float("inf")):
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_float(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+positive_int = number_type(int, "a positive integer", lambda value: value > 0)
+non_negative_int = number_type(int, "an integer >= 0", lambda value: value >= 0)
+positive_float = number_type(float, "a positive number", lambda value: value > 0)
+non_negative_float = number_type(float, "a number >= 0", lambda value: value >= 0)
 
 
 def parser():
@@ -48,7 +58,7 @@ def parser():
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
     add("--cell", choices=models.CELLS, default=defaults.cell,
         help="the article's basic recurrent cell, or Keras's LSTM/GRU (default: %(default)s)")
-    add("--clipnorm", type=float,
+    add("--clipnorm", type=non_negative_float,
         help="clip each gradient's norm against exploding gradients; 0 turns it off "
         "(default: 1.0 for the basic cell, off for LSTM/GRU)")
     add("--depth", type=positive_int, help=f"stacked recurrent layers, frame models (default: {defaults.depth})")
@@ -61,8 +71,11 @@ def parser():
         help=f"characters per training window of char_lm (default: {defaults.sequence_length})")
     add("--patience", type=positive_int,
         help=f"stop after this many epochs without a better validation loss (default: {defaults.patience})")
-    add("--seed", type=int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
+    add("--seed", type=non_negative_int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
     add("--out", help="run folder; an interrupted run in it resumes (default: runs/MODEL-DATE-TIME)")
+    add("--overwrite", action="store_true",
+        help="delete the run already in --out (finished, or with other settings) and train afresh")
+    add("--debug", action="store_true", help="show the traceback of an error instead of one line")
     return arguments
 
 
@@ -72,7 +85,25 @@ def print_models():
         print(f"{'':<18} defaults: " + ", ".join(f"{key}={value}" for key, value in spec.defaults.items()))
 
 
+def saved_epochs(out):
+    """How many epochs the checkpoint in run folder `out` holds (0 when there is none)."""
+    metadata = pathlib.Path(out) / "checkpoint" / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+
+
+def how_to_go_on(out):
+    """The sentence that says what the checkpoint in `out` holds and the command that goes on from it."""
+    finished = saved_epochs(out)
+    if finished == 0:
+        return f"There is no checkpoint to resume from: repeat the command with --out {out} to train again."
+    return (
+        f"The checkpoint in {out}/checkpoint holds epoch {finished}: "
+        f"repeat the command with --out {out} to resume from epoch {finished + 1}."
+    )
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     arguments = parser()
     args = arguments.parse_args(argv)
     if args.list:
@@ -82,21 +113,34 @@ def main(argv=None):
     from datasets import DatasetError
     from zoo import settings as zoo_settings
     from zoo import training
+    from zoo.callbacks import TrainingDiverged
 
     if args.window is not None and args.window % 2 == 0:
         arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
+    del options["overwrite"], options["debug"]
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
     try:
-        metrics = training.train(settings, out, command=shlex.join([sys.executable, *sys.argv]))
-    except (DatasetError, training.RunError) as error:
-        arguments.exit(2, f"{arguments.prog}: error: {error}\n")
+        command = shlex.join([sys.executable, __file__, *argv])
+        metrics = training.train(settings, out, command=command, overwrite=args.overwrite)
     except KeyboardInterrupt:
-        arguments.exit(130, f"\nInterrupted: repeat the command with --out {out} to resume from the last finished epoch.\n")
+        if args.debug:
+            raise
+        arguments.exit(130, f"\nInterrupted. {how_to_go_on(out)}\n")
+    except Exception as error:
+        if args.debug:
+            raise
+        if isinstance(error, (DatasetError, training.RunError)):
+            arguments.exit(2, f"{arguments.prog}: error: {error}\n")
+        if isinstance(error, TrainingDiverged):
+            # After a progress bar's unfinished line.
+            arguments.exit(1, f"\n{arguments.prog}: error: {error} {how_to_go_on(out)}\n")
+        first_line = str(error).strip().split("\n")[0]
+        arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {first_line} (--debug shows where)\n")
     print(f"Test metrics ({out}/metrics.json):")
     for key, value in metrics.items():
         if not isinstance(value, list):

@@ -13,11 +13,15 @@ Keras's weights and their outputs and gradients compared.
 
 import argparse
 import os
+import pathlib
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# `python bench/layers.py` puts bench/, not the repository, on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import tensorflow as tf
@@ -37,6 +41,9 @@ def parse_arguments():
     parser.add_argument("--iterations", type=int, default=10, help="training steps per round")
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few rounds, for a smoke test")
     arguments = parser.parse_args()
+    sizes = ("batch_size", "time_steps", "features", "units", "classes", "repeats", "iterations")
+    if min(getattr(arguments, name) for name in sizes) < 1:
+        parser.error(f"--{', --'.join(name.replace('_', '-') for name in sizes)} must be positive integers")
     if arguments.quick:
         arguments.batch_size, arguments.time_steps, arguments.units = 8, 12, 16
         arguments.repeats, arguments.iterations = 2, 2

@@ -86,7 +86,7 @@ def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
     with pytest.raises(SystemExit) as exit:
         train.main(["--model", "sentiment", "--limit", "64", "--out", str(out)])
     assert exit.value.code == 2
-    assert "holds a finished run" in capsys.readouterr().err
+    assert "holds a finished sentiment run" in capsys.readouterr().err
     assert (out / "model.keras").stat().st_mtime == before
 
 

@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 
 from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
-from zoo import decoding, streaming
+from zoo import atomic, decoding, streaming
 
 # Longest output of the exported decoders, in tokens.
 MAX_DECODE_LENGTH = 40
@@ -115,7 +115,10 @@ def serving_functions(model, task, vectorizers, vocabularies, label_names):
 
 
 def export_saved_model(model, task, vectorizers, vocabularies, label_names, path):
-    """Writes a SavedModel whose endpoints take raw inputs (see the module docstring); returns their names."""
+    """Writes (or replaces whole) a SavedModel whose endpoints take raw inputs (see the module docstring).
+
+    Returns the endpoints' names.
+    """
     archive = keras.export.ExportArchive()
     archive.track(model)
     for vectorizer in vectorizers.values():
@@ -134,7 +137,8 @@ def export_saved_model(model, task, vectorizers, vocabularies, label_names, path
         pass  # A model that needs the whole sequence has no step.
     for name, (function, signature) in endpoints.items():
         archive.add_endpoint(name, function, input_signature=signature)
-    archive.write_out(str(path), verbose=False)
+    with atomic.replacing(path) as temporary:
+        archive.write_out(str(temporary), verbose=False)
     return list(endpoints)
 
 
@@ -175,7 +179,7 @@ def export_tflite(saved_model, path, signature="sequence", quantize="none"):
 
     Args:
         saved_model: a SavedModel folder written by `export_saved_model`.
-        path: the .tflite file to write.
+        path: the .tflite file to write; an older one stays until the new one is complete.
         signature: "sequence" (model.tflite) or "step" (stream.tflite).
         quantize: "none"; "dynamic", weights stored as int8 (up to 4x smaller)
             and matmuls in int8 where the kernel allows; or "float16",
@@ -192,11 +196,19 @@ def export_tflite(saved_model, path, signature="sequence", quantize="none"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    pathlib.Path(path).write_bytes(converter.convert())
+    flatbuffer = converter.convert()
+    with atomic.replacing(path) as temporary:
+        temporary.write_bytes(flatbuffer)
 
 
 def tflite_interpreter(path):
     """A LiteRT interpreter on the .tflite file at `path` (tensors not yet allocated)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    return Interpreter(model_path=str(path))
+    try:
+        return Interpreter(model_path=str(path))
+    except ValueError as error:
+        raise ValueError(
+            f"{path} is not a TF Lite model ({str(error).strip()}): write it again with "
+            f"`python evaluate.py RUN --export {'stream' if 'stream' in pathlib.Path(path).name else 'model'}`."
+        ) from None

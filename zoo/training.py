@@ -27,12 +27,13 @@ import keras
 import numpy as np
 
 from datasets.pipeline import PAD_ID
-from zoo import data, evaluation, export, models
+from zoo import atomic, data, evaluation, export, models
+from zoo.callbacks import AtomicBackupAndRestore, StopOnDivergence
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
 # Settings that may change when a run resumes: they do not change the model or the data.
-RESUMABLE_CHANGES = ("epochs", "patience")
+RESUMABLE_CHANGES = ("epochs", "patience", "learning_rate", "clipnorm")
 
 
 class RunError(ValueError):
@@ -54,24 +55,32 @@ def compile_model(model, task, settings):
         model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
 
-def check_run_folder(out, settings):
+def check_run_folder(out, settings, overwrite=False):
     """Returns the earlier config when `out` holds an interrupted run of the same settings, else None.
 
-    Raises RunError for a finished run, a run with other settings, or a
-    folder that is not a run folder, so nothing of the user's is overwritten.
+    Raises RunError for a finished run, a run with other settings (unless
+    `overwrite`), or a folder that is not a run folder, so nothing of the
+    user's is overwritten by mistake.
     """
     config_path = out / "config.json"
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder: pass a new or empty --out folder.")
     if not out.exists() or not any(out.iterdir()):
         return None
     if not config_path.exists():
         raise RunError(f"{out} is not empty and holds no config.json: pass a new or empty --out folder.")
-    if (out / "model.keras").exists():
-        raise RunError(f"{out} holds a finished run: pass a new --out folder, or delete this one to retrain.")
-    config = json.loads(config_path.read_text())
-    if not (out / CHECKPOINT).exists():
-        # Stopped before its first epoch ended: nothing to resume.
+    try:
+        config = json.loads(config_path.read_text())
+        earlier = config["settings"]
+    except (ValueError, KeyError):
+        raise RunError(f"{config_path} is not a run's config.json: pass a new or empty --out folder.") from None
+    if overwrite:
         return None
-    earlier = config["settings"]
+    if (out / "metrics.json").exists():
+        raise RunError(
+            f"{out} holds a finished {earlier.get('model')} run: pass a new --out folder, "
+            "or --overwrite to delete it and train afresh."
+        )
     changed = [
         f"--{key.replace('_', '-')} {earlier.get(key)!r} -> {value!r}"
         for key, value in dataclasses.asdict(settings).items()
@@ -80,8 +89,11 @@ def check_run_folder(out, settings):
     if changed:
         raise RunError(
             f"{out} holds an interrupted run with other settings ({'; '.join(changed)}): "
-            "repeat its command to resume, or pass a new --out."
+            "repeat its command to resume, pass a new --out, or --overwrite to delete it and train afresh."
         )
+    if not (out / CHECKPOINT).exists():
+        # Stopped before its first epoch ended: nothing to resume.
+        return None
     return config
 
 
@@ -100,20 +112,22 @@ def library_versions():
 
 def write_json(path, value):
     """Writes through a temporary file, so a crash never leaves half a file."""
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
+    with atomic.replacing(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def train(settings: Settings, out, command, verbose="auto"):
+def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     """Trains `settings.model` into run folder `out`; returns the test metrics.
 
     `command` is recorded in config.json. An interrupted run in `out` with
-    the same settings resumes from its last finished epoch.
+    the same settings resumes from its last finished epoch; `overwrite`
+    deletes the run in `out` (once the data has loaded) and trains afresh.
+    Raises TrainingDiverged, leaving the last finished epoch's checkpoint,
+    when the loss becomes NaN or infinite.
     """
     out = pathlib.Path(out)
     spec = models.get(settings.model)
-    earlier = check_run_folder(out, settings)
+    earlier = check_run_folder(out, settings, overwrite)
     prepared = data.prepare(spec.task, settings, vocabularies=earlier and earlier["vocabularies"])
     keras.utils.set_random_seed(settings.seed)
     model = spec.build(prepared.info, settings)
@@ -121,6 +135,8 @@ def train(settings: Settings, out, command, verbose="auto"):
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
     print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, on {prepared.loaded.name}")
 
+    if overwrite:
+        shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     config = {
         "model": spec.name,
@@ -132,6 +148,7 @@ def train(settings: Settings, out, command, verbose="auto"):
         "vocabularies": prepared.vocabularies,
         "versions": library_versions(),
         "command": command,
+        "working_directory": os.getcwd(),
     }
     if earlier:
         metadata = json.loads((out / CHECKPOINT / "training_metadata.json").read_text())
@@ -143,7 +160,7 @@ def train(settings: Settings, out, command, verbose="auto"):
     write_json(out / "config.json", config)
 
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / CHECKPOINT)),
+        AtomicBackupAndRestore(str(out / CHECKPOINT)),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True, verbose=1),
         keras.callbacks.TensorBoard(str(out / "logs")),
@@ -153,13 +170,13 @@ def train(settings: Settings, out, command, verbose="auto"):
         prepared.batches["train"],
         validation_data=prepared.batches["validation"],
         epochs=settings.epochs,
-        callbacks=callbacks,
+        callbacks=[*callbacks, StopOnDivergence()],
         verbose=verbose,
     )
     training_seconds = time.perf_counter() - start
 
-    model.save(out / "model.keras")
-    shutil.rmtree(out / "saved_model", ignore_errors=True)
+    with atomic.replacing(out / "model.keras") as temporary:
+        model.save(temporary)
     endpoints = export.export_saved_model(
         model, spec.task, prepared.vectorizers, prepared.vocabularies, prepared.loaded.label_names, out / "saved_model"
     )
@@ -194,5 +211,6 @@ def plot_history(history_csv, png, title):
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(png, dpi=100)
+    with atomic.replacing(png) as temporary:
+        figure.savefig(temporary, dpi=100)
     pyplot.close(figure)

@@ -1,0 +1,51 @@
+"""Training callbacks that keep a run folder usable when training goes wrong."""
+
+import json
+import math
+
+import keras
+
+from zoo import atomic
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the one-line message says where and what to change."""
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Raises TrainingDiverged at the first batch whose loss is NaN or infinite.
+
+    Keras's `TerminateOnNaN` stops quietly, and after it the epoch still ends,
+    so `BackupAndRestore` would save the broken weights over the last good
+    checkpoint. Raising skips the end of the epoch: the checkpoint keeps the
+    last finished epoch.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            raise TrainingDiverged(
+                f"the loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}: training diverged. "
+                f"Pass --clipnorm 1 (or lower) or a --learning-rate below {learning_rate:g}, "
+                "and check the data for NaN or infinite values."
+            )
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoint files are each replaced only once complete.
+
+    Keras writes the weights over the previous ones in place, so a run killed
+    while saving (SIGKILL, a full disk) would leave a checkpoint that cannot be
+    read. The weights are renamed into place before the epoch number, so a
+    kill between the two renames at worst repeats one epoch from later weights.
+    """
+
+    def _save_model(self):
+        with atomic.replacing(self._weights_path) as temporary:
+            self.model.save_weights(temporary)
+        with atomic.replacing(self._training_metadata_path) as temporary:
+            temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
