@@ -29,6 +29,9 @@ from zoo import data, evaluation, export, models
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
+# Early stopping's count, best loss and best weights, beside the checkpoint of an interrupted run.
+EARLY_STOPPING_STATE = "early_stopping.json"
+EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
 # Settings that may change when a run resumes: they do not change the model or the data.
 RESUMABLE_CHANGES = ("epochs", "patience")
 
@@ -50,6 +53,48 @@ def compile_model(model, task, settings):
         model.compile(optimizer, loss=loss)
     else:
         model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` whose state survives an interrupted run.
+
+    Keras's callback starts afresh at every `fit`: a resumed run would wait
+    `patience` more epochs and forget the best weights seen before the
+    interruption. This one writes its count, best value and best weights to
+    `backup_dir` at the end of every epoch and reads them back when a run
+    resumes. Place it after `BackupAndRestore` on the same folder, so its state
+    is never ahead of the checkpoint (which `BackupAndRestore` deletes, with
+    this state, once training ends).
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        super().__init__(**kwargs)
+        self.backup_dir = pathlib.Path(backup_dir)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        state_path = self.backup_dir / EARLY_STOPPING_STATE
+        if not state_path.exists():
+            return
+        state = json.loads(state_path.read_text())
+        self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+        weights_path = self.backup_dir / EARLY_STOPPING_WEIGHTS
+        if self.restore_best_weights and weights_path.exists():
+            with np.load(weights_path) as archive:
+                self.best_weights = [archive[f"arr_{index}"] for index in range(len(archive.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best is None:
+            return
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        if self.best_weights is not None and self.best_epoch == epoch:
+            temporary = self.backup_dir / f"{EARLY_STOPPING_WEIGHTS}.tmp"
+            with open(temporary, "wb") as file:
+                np.savez(file, *self.best_weights)
+            os.replace(temporary, self.backup_dir / EARLY_STOPPING_WEIGHTS)
+        state = {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch}
+        write_json(self.backup_dir / EARLY_STOPPING_STATE, state)
 
 
 def check_run_folder(out, settings):
@@ -143,7 +188,7 @@ def train(settings: Settings, out, command, verbose="auto"):
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / CHECKPOINT)),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-        keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True, verbose=1),
+        ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True, verbose=1),
         keras.callbacks.TensorBoard(str(out / "logs")),
     ]
     start = time.perf_counter()
