@@ -15,6 +15,7 @@ the same --out resumes from it.
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import platform
@@ -26,6 +27,7 @@ import numpy as np
 
 from datasets.pipeline import PAD_ID
 from zoo import data, evaluation, export, models
+from zoo.models.sentiment import SmoothedSparseCategoricalCrossentropy
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
@@ -44,7 +46,10 @@ def compile_model(model, task, settings):
     """Adam with the settings' learning rate and clipping; the task's loss and accuracy."""
     optimizer = keras.optimizers.Adam(settings.learning_rate, clipnorm=settings.resolved_clipnorm())
     if task == "sentiment":
-        model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        loss = "sparse_categorical_crossentropy"
+        if settings.label_smoothing:
+            loss = SmoothedSparseCategoricalCrossentropy(settings.label_smoothing)
+        model.compile(optimizer, loss=loss, metrics=["accuracy"])
     elif task == "frames":
         # Padded frames have sample weight 0: only weighted metrics skip them.
         model.compile(optimizer, loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
@@ -95,6 +100,17 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             os.replace(temporary, self.backup_dir / EARLY_STOPPING_WEIGHTS)
         state = {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch}
         write_json(self.backup_dir / EARLY_STOPPING_STATE, state)
+
+
+def learning_rate_schedule(settings):
+    """The callback that sets each epoch's learning rate, or None for a constant rate."""
+    if settings.schedule == "constant":
+        return None
+    if settings.schedule == "cosine":
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch: settings.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
+        )
+    raise ValueError(f"Unknown schedule {settings.schedule!r}: use 'constant' or 'cosine'.")
 
 
 def check_run_folder(out, settings):
@@ -191,6 +207,9 @@ def train(settings: Settings, out, command, verbose="auto"):
         ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True, verbose=1),
         keras.callbacks.TensorBoard(str(out / "logs")),
     ]
+    schedule = learning_rate_schedule(settings)
+    if schedule is not None:
+        callbacks.append(schedule)
     start = time.perf_counter()
     model.fit(
         prepared.batches["train"],
