@@ -96,7 +96,7 @@ def main(argv=None):
     if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         arguments.error(f"argument --label-smoothing: must be in [0, 1), got {args.label_smoothing}")
     if args.bigram_buckets is not None and args.bigram_buckets < 0:
-        arguments.error(f"argument --bigram-buckets: must be 0 (off) or a positive number of buckets, got {args.bigram_buckets}")
+        arguments.error(f"argument --bigram-buckets: must be 0 (off) or a number of buckets, got {args.bigram_buckets}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
