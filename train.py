@@ -53,8 +53,14 @@ def parser():
     add("--epochs", type=positive_int, help=f"most epochs to train (default: {per_model})")
     add("--batch-size", type=positive_int, help=f"examples per batch (default: {per_model})")
     add("--learning-rate", type=positive_float, help=f"Adam's learning rate (default: {per_model})")
+    add("--schedule", choices=["constant", "cosine"],
+        help=f"learning rate schedule over the epochs: constant, or a half cosine down to 0 (default: {per_model})")
+    add("--label-smoothing", type=float,
+        help=f"share of the target probability spread over all classes, sentiment (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
+    add("--bigram-buckets", type=int,
+        help=f"hash buckets of character-bigram embeddings, sentiment; 0 turns them off (default: {per_model})")
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
     add("--cell", choices=models.CELLS, default=defaults.cell,
         help="the article's basic recurrent cell, or Keras's LSTM/GRU (default: %(default)s)")
@@ -119,6 +125,10 @@ def main(argv=None):
         arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
+        arguments.error(f"argument --label-smoothing: must be in [0, 1), got {args.label_smoothing}")
+    if args.bigram_buckets is not None and args.bigram_buckets < 0:
+        arguments.error(f"argument --bigram-buckets: must be 0 (off) or a number of buckets, got {args.bigram_buckets}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
     del options["overwrite"], options["debug"]
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import evaluate
+from zoo import evaluation, metrics
 
 
 def evaluate_json(capsys, *arguments):
@@ -92,3 +93,21 @@ def test_runs_the_model_on_the_users_input(task_runs, tmp_path, capsys):
     assert evaluate.main([str(task_runs["framewise"]), "--input", str(frames)]) == 0
     labels = capsys.readouterr().out.split()
     assert len(labels) == 9 and set(labels) <= {"0", "1"}
+
+
+def test_g2p_scores_each_word_against_its_closest_pronunciation():
+    words = ["tomato", "tomato", "cat", "dog"]
+    references = [["T", "AH0", "M", "EY1", "T", "OW2"], ["T", "AH0", "M", "AA1", "T", "OW2"],
+                  ["K", "AE1", "T"], ["D", "AO1", "G"]]
+    hypotheses = [["T", "AH0", "M", "AA1", "T", "OW2"]] * 2 + [["K", "AH0", "T"], ["D", "AO1", "G"]]
+    scores = metrics.grapheme_to_phoneme(words, references, hypotheses)
+    # Either pronunciation of "tomato" is right; "cat" has one wrong phoneme of 3.
+    assert scores["word_error_rate"] == pytest.approx(1 / 3)
+    assert scores["phoneme_error_rate"] == pytest.approx(1 / 12)
+    assert scores["words"] == 3 and scores["examples"] == 4
+
+
+def test_g2p_runs_report_word_and_phoneme_error_rates():
+    config = {"dataset": "cmudict_g2p", "vocabularies": {"target": {"tokens": "words"}}}
+    scores = evaluation._translation_metrics(config, [(5, 6)], [["AH0", "B"]], [["AH0"]])
+    assert scores["word_error_rate"] == 1.0 and scores["phoneme_error_rate"] == 0.5

@@ -9,7 +9,7 @@ from datasets.pipeline import OOV_ID, PAD_ID
 from zoo import decoding, models
 from zoo.data import DataInfo
 from zoo.models import char_lm, seq2seq
-from zoo.models.sentiment import MaskedMeanMax
+from zoo.models.sentiment import BigramEmbedding, MaskedMeanMax
 from zoo.settings import for_model
 from zoo.training import compile_model
 
@@ -202,3 +202,26 @@ def test_generation_at_temperature_0_is_greedy_and_deterministic():
         logits[:, :2] = -np.inf  # padding and OOV are never generated
         assert token == logits.argmax()
         sequence = np.concatenate([sequence, [[token]]], axis=1)
+
+
+def test_bigram_embedding_sums_the_bigrams_ending_and_starting_at_each_character():
+    layer = BigramEmbedding(buckets=7, vocabulary_size=VOCABULARY, output_dim=3)
+    ids = np.array([[4, 5, 0]])
+    embedded = layer(ids).numpy()
+    table = layer.embeddings.numpy()
+
+    def bigram(first, second):
+        return table[(first * VOCABULARY + second) % 7]
+
+    np.testing.assert_allclose(embedded[0, 0], bigram(0, 4) + bigram(4, 5), atol=1e-6)
+    np.testing.assert_allclose(embedded[0, 1], bigram(4, 5) + bigram(5, 0), atol=1e-6)
+    np.testing.assert_array_equal(layer.compute_mask(ids), [[True, True, False]])
+
+
+@pytest.mark.parametrize("bigram_buckets", [0, 31])
+def test_sentiment_prediction_ignores_padding(bigram_buckets):
+    settings = for_model("sentiment", units=8, embedding_dim=4, bigram_buckets=bigram_buckets)
+    model = models.get("sentiment").build(tiny_info(), settings)
+    ids = np.array([[4, 5, 6]])
+    padded = np.array([[4, 5, 6, 0, 0]])
+    np.testing.assert_allclose(model(padded), model(ids), atol=1e-6)

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import keras
+import numpy as np
 import pytest
 
 import train
 from conftest import ROOT, TINY, run_script, write_frames_npz
+from zoo import training
 
 OUTPUTS = ["model.keras", "saved_model", "model.tflite", "config.json", "metrics.json", "history.csv", "learning_curves.png"]
 
@@ -133,3 +136,48 @@ def test_help_documents_every_flag_with_its_default():
                  "--clipnorm", "--seed", "--limit", "--out", "--list"]:
         assert flag in result.stdout
     assert result.stdout.count("default") >= 15
+
+
+class ScriptedValidationLoss(keras.callbacks.Callback):
+    """Replaces val_loss by a fixed sequence, keeps each epoch's weights, and can interrupt the run."""
+
+    def __init__(self, losses, weights_by_epoch, interrupt_before=None):
+        super().__init__()
+        self.losses, self.weights_by_epoch, self.interrupt_before = losses, weights_by_epoch, interrupt_before
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.interrupt_before:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.losses[epoch]
+        self.weights_by_epoch[epoch] = self.model.get_weights()
+
+
+def test_resumed_run_keeps_early_stopping_count_and_best_weights(tmp_path):
+    # Best at epoch 3 (index 2); with patience 3 training stops after epoch 6 (index 5). A
+    # restarted count would run on to index 6 and keep the weights of index 3 instead.
+    losses = [3.0, 2.0, 1.0, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.1]
+    inputs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    targets = inputs.sum(axis=1, keepdims=True)
+    weights_by_epoch = {}
+
+    def fit(interrupt_before=None):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.01), loss="mse")
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(tmp_path / training.CHECKPOINT)),
+            ScriptedValidationLoss(losses, weights_by_epoch, interrupt_before),
+            training.ResumableEarlyStopping(tmp_path / training.CHECKPOINT, patience=3, restore_best_weights=True),
+        ]
+        history = model.fit(inputs, targets, epochs=len(losses), callbacks=callbacks, verbose=0)
+        return model, history
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupt_before=4)
+    model, history = fit()
+
+    assert history.epoch == [4, 5]
+    for weights, best in zip(model.get_weights(), weights_by_epoch[2]):
+        np.testing.assert_array_equal(weights, best)

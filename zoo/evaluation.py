@@ -128,13 +128,13 @@ def evaluate(runner, config, prepared, split="test"):
     if task == "translation":
         target = config["vocabularies"]["target"]
         _, end = export.target_ids(target["vocabulary"])
-        references, hypotheses = [], []
+        sources, references, hypotheses = [], [], []
         for inputs, decoder_target in batches:
             decoded = runner.translate(inputs["source"], export.MAX_DECODE_LENGTH)
+            sources += _source_keys(inputs["source"])
             references += [_tokens(row, target["vocabulary"], end) for row in decoder_target.numpy()]
             hypotheses += [_tokens(row, target["vocabulary"], end) for row in decoded]
-        token_name = "phoneme" if config["dataset"] == "cmudict_g2p" else target["tokens"].rstrip("s")
-        return metrics.sequences(references, hypotheses, token_name)
+        return _translation_metrics(config, sources, references, hypotheses)
     if task == "language_model":
         total, count = 0.0, 0
         for token_ids, next_ids in batches:
@@ -144,6 +144,19 @@ def evaluate(runner, config, prepared, split="test"):
             count += chosen.size
         return metrics.language_model(total / count, count)
     raise ValueError(f"Unknown task {task!r}.")
+
+
+def _source_keys(source_ids):
+    """Each row of source ids without its padding, as a hashable key: equal sources, equal keys."""
+    return [tuple(row[row != PAD_ID]) for row in np.asarray(source_ids)]
+
+
+def _translation_metrics(config, sources, references, hypotheses):
+    """Grapheme-to-phoneme scores words against all their pronunciations; other translations score pairs."""
+    if config["dataset"] == "cmudict_g2p":
+        return metrics.grapheme_to_phoneme(sources, references, hypotheses)
+    token_name = config["vocabularies"]["target"]["tokens"].rstrip("s")
+    return metrics.sequences(references, hypotheses, token_name)
 
 
 def evaluate_keras(model, config, prepared, split="test", beam_size=1):
@@ -169,15 +182,16 @@ def evaluate_saved_model(saved_model, config, prepared, split="test"):
         return metrics.frames(np.concatenate(labels), np.concatenate(predictions), np.concatenate(weights))
     if task == "translation":
         target = config["vocabularies"]["target"]
+        source_vectorizer = data.vectorizer_from_vocabulary(config["vocabularies"]["source"])
         vectorizer = data.vectorizer_from_vocabulary(target)
         split_tokens = str.split if target["tokens"] == "words" else list
-        references, hypotheses = [], []
+        sources, references, hypotheses = [], [], []
         for batch in raw.batch(batch_size):
             translations = saved_model.serve(batch["source"])["translation"].numpy()
+            sources += _source_keys(source_vectorizer(batch["source"]))
             hypotheses += [split_tokens(text.decode("utf-8")) for text in translations]
             references += [_tokens(row, target["vocabulary"]) for row in vectorizer(batch["target"]).numpy()]
-        token_name = "phoneme" if config["dataset"] == "cmudict_g2p" else target["tokens"].rstrip("s")
-        return metrics.sequences(references, hypotheses, token_name)
+        return _translation_metrics(config, sources, references, hypotheses)
     if task == "language_model":
         vectorizer = data.vectorizer_from_vocabulary(config["vocabularies"]["text"])
         total, count = 0.0, 0

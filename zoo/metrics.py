@@ -64,8 +64,8 @@ def _ngrams(tokens, order):
 def sequences(references, hypotheses, token_name="token"):
     """Exact match, token error rate (edit distance / reference tokens) and BLEU of token lists.
 
-    For grapheme-to-phoneme the tokens are phonemes: the token error rate is
-    the phoneme error rate (PER) and 1 - exact match the word error rate (WER).
+    For grapheme-to-phoneme use `grapheme_to_phoneme`, which scores each word
+    against all of its pronunciations.
     """
     errors = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
     tokens = sum(len(r) for r in references)
@@ -75,6 +75,42 @@ def sequences(references, hypotheses, token_name="token"):
         "sequence_error_rate": 1.0 - exact,
         f"{token_name}_error_rate": errors / max(tokens, 1),
         "bleu": bleu(references, hypotheses),
+        "examples": len(references),
+    }
+
+
+def grapheme_to_phoneme(words, references, hypotheses):
+    """Word and phoneme error rates of pronunciations, scored word by word.
+
+    A word with several pronunciations comes once per pronunciation: its
+    hypothesis is right when it matches any of them, and its phoneme errors
+    count against the closest one, so a correct alternate pronunciation is no
+    error.
+
+    Args:
+        words: the source word of each example (equal words are grouped).
+        references: the reference phonemes of each example, lists of strings.
+        hypotheses: the predicted phonemes of each example.
+
+    Returns:
+        word_error_rate: the fraction of words whose pronunciation has any error.
+        phoneme_error_rate: phoneme edit distance over the reference phonemes.
+    """
+    references_by_word, hypothesis_by_word = collections.defaultdict(list), {}
+    for word, reference, hypothesis in zip(words, references, hypotheses):
+        references_by_word[word].append(reference)
+        hypothesis_by_word.setdefault(word, hypothesis)
+    wrong_words = errors = phonemes = 0
+    for word, candidates in references_by_word.items():
+        distance, length = min((edit_distance(reference, hypothesis_by_word[word]), len(reference))
+                               for reference in candidates)
+        wrong_words += distance > 0
+        errors += distance
+        phonemes += length
+    return {
+        "word_error_rate": wrong_words / max(len(references_by_word), 1),
+        "phoneme_error_rate": errors / max(phonemes, 1),
+        "words": len(references_by_word),
         "examples": len(references),
     }
 

@@ -14,8 +14,14 @@ class Settings:
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 0.002
+    # "constant", or "cosine": the rate falls from learning_rate towards 0 along a half cosine over the epochs.
+    schedule: str = "constant"
+    # Share of the target probability spread evenly over the classes (sentiment).
+    label_smoothing: float = 0.0
     units: int = 64
     embedding_dim: int = 64
+    # Hash buckets of the character-bigram embeddings added to each character (sentiment); 0: none.
+    bigram_buckets: int = 0
     dropout: float = 0.2
     cell: str = "basic"
     # None: 1.0 for the basic cell, whose gradients can explode (SPEC §8), none for LSTM/GRU.

@@ -17,6 +17,7 @@ the same --out resumes from it.
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import platform
@@ -29,9 +30,13 @@ import numpy as np
 from datasets.pipeline import PAD_ID
 from zoo import atomic, data, evaluation, export, models
 from zoo.callbacks import AtomicBackupAndRestore, StopOnDivergence
+from zoo.models.sentiment import SmoothedSparseCategoricalCrossentropy
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
+# Early stopping's count, best loss and best weights, beside the checkpoint of an interrupted run.
+EARLY_STOPPING_STATE = "early_stopping.json"
+EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
 # Settings that may change when a run resumes: they do not change the model or the data.
 RESUMABLE_CHANGES = ("epochs", "patience", "learning_rate", "clipnorm")
 
@@ -44,7 +49,10 @@ def compile_model(model, task, settings):
     """Adam with the settings' learning rate and clipping; the task's loss and accuracy."""
     optimizer = keras.optimizers.Adam(settings.learning_rate, clipnorm=settings.resolved_clipnorm())
     if task == "sentiment":
-        model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        loss = "sparse_categorical_crossentropy"
+        if settings.label_smoothing:
+            loss = SmoothedSparseCategoricalCrossentropy(settings.label_smoothing)
+        model.compile(optimizer, loss=loss, metrics=["accuracy"])
     elif task == "frames":
         # Padded frames have sample weight 0: only weighted metrics skip them.
         model.compile(optimizer, loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
@@ -53,6 +61,59 @@ def compile_model(model, task, settings):
         model.compile(optimizer, loss=loss)
     else:
         model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` whose state survives an interrupted run.
+
+    Keras's callback starts afresh at every `fit`: a resumed run would wait
+    `patience` more epochs and forget the best weights seen before the
+    interruption. This one writes its count, best value and best weights to
+    `backup_dir` at the end of every epoch and reads them back when a run
+    resumes. Place it after `BackupAndRestore` on the same folder, so its state
+    is never ahead of the checkpoint (which `BackupAndRestore` deletes, with
+    this state, once training ends).
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        super().__init__(**kwargs)
+        self.backup_dir = pathlib.Path(backup_dir)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        state_path = self.backup_dir / EARLY_STOPPING_STATE
+        if not state_path.exists():
+            return
+        state = json.loads(state_path.read_text())
+        self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+        weights_path = self.backup_dir / EARLY_STOPPING_WEIGHTS
+        if self.restore_best_weights and weights_path.exists():
+            with np.load(weights_path) as archive:
+                self.best_weights = [archive[f"arr_{index}"] for index in range(len(archive.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best is None:
+            return
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        if self.best_weights is not None and self.best_epoch == epoch:
+            temporary = self.backup_dir / f"{EARLY_STOPPING_WEIGHTS}.tmp"
+            with open(temporary, "wb") as file:
+                np.savez(file, *self.best_weights)
+            os.replace(temporary, self.backup_dir / EARLY_STOPPING_WEIGHTS)
+        state = {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch}
+        write_json(self.backup_dir / EARLY_STOPPING_STATE, state)
+
+
+def learning_rate_schedule(settings):
+    """The callback that sets each epoch's learning rate, or None for a constant rate."""
+    if settings.schedule == "constant":
+        return None
+    if settings.schedule == "cosine":
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch: settings.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
+        )
+    raise ValueError(f"Unknown schedule {settings.schedule!r}: use 'constant' or 'cosine'.")
 
 
 def check_run_folder(out, settings, overwrite=False):
@@ -162,9 +223,12 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     callbacks = [
         AtomicBackupAndRestore(str(out / CHECKPOINT)),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-        keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True, verbose=1),
+        ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True, verbose=1),
         keras.callbacks.TensorBoard(str(out / "logs")),
     ]
+    schedule = learning_rate_schedule(settings)
+    if schedule is not None:
+        callbacks.append(schedule)
     start = time.perf_counter()
     model.fit(
         prepared.batches["train"],
