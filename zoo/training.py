@@ -97,10 +97,9 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             return
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         if self.best_weights is not None and self.best_epoch == epoch:
-            temporary = self.backup_dir / f"{EARLY_STOPPING_WEIGHTS}.tmp"
-            with open(temporary, "wb") as file:
-                np.savez(file, *self.best_weights)
-            os.replace(temporary, self.backup_dir / EARLY_STOPPING_WEIGHTS)
+            with atomic.replacing(self.backup_dir / EARLY_STOPPING_WEIGHTS) as temporary:
+                with open(temporary, "wb") as file:
+                    np.savez(file, *self.best_weights)
         state = {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch}
         write_json(self.backup_dir / EARLY_STOPPING_STATE, state)
 
