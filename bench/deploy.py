@@ -106,6 +106,14 @@ def median_seconds(functions, repeats, warmup):
 
 def main():
     arguments = parse_arguments()
+    try:
+        benchmark(arguments)
+    except (OSError, ValueError) as error:
+        # A missing or corrupt file in the run folder: one line, no traceback.
+        sys.exit(f"deploy.py: error: {str(error).strip().splitlines()[0]}")
+
+
+def benchmark(arguments):
     config = json.loads((arguments.run / "config.json").read_text())
     model = keras.saving.load_model(arguments.run / "model.keras")
     sequence = random_sequence(model, arguments.frames)

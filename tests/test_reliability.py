@@ -369,3 +369,12 @@ def test_bench_scripts_refuse_bad_arguments(script, arguments, named):
     result = subprocess.run([sys.executable, str(ROOT / script), *arguments], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_deploy_names_a_broken_run_folder_without_a_traceback(tmp_path):
+    (tmp_path / "stream.tflite").write_bytes(b"not a flatbuffer")
+    (tmp_path / "config.json").write_text("{}")
+    result = subprocess.run([sys.executable, str(ROOT / "bench/deploy.py"), str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "deploy.py: error: File not found" in result.stderr and "model.keras" in result.stderr
