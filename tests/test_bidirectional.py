@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import keras
 
+from layers_testing import cell_weights, with_random_weights
 from numpy_reference import bidirectional, lengths_to_mask
 from zoo.layers import BasicRNN, Bidirectional
 
@@ -14,19 +15,8 @@ def random_inputs(batch=3, time=6, features=4, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, time, features)).astype("float32")
 
 
-def built(layer, features=4, seed=1):
-    layer.build((None, None, features))
-    rng = np.random.default_rng(seed)
-    for variable in layer.weights:
-        variable.assign(rng.normal(scale=0.5, size=variable.shape).astype("float32"))
-    return layer
-
-
 def direction_weights(layer):
-    def of(cell):
-        return cell.kernel.numpy(), cell.recurrent_kernel.numpy(), cell.bias.numpy()
-
-    return of(layer.forward_layer.cell), of(layer.backward_layer.cell)
+    return cell_weights(layer.forward_layer.cell), cell_weights(layer.backward_layer.cell)
 
 
 def test_default_merge_is_sum():
@@ -36,7 +26,7 @@ def test_default_merge_is_sum():
 @pytest.mark.parametrize("merge_mode", ["sum", "concat", "ave", "mul", None])
 def test_merge_modes_match_reference(merge_mode):
     x = random_inputs()
-    layer = built(Bidirectional(BasicRNN(5, return_sequences=True), merge_mode=merge_mode))
+    layer = with_random_weights(Bidirectional(BasicRNN(5, return_sequences=True), merge_mode=merge_mode))
     expected, _, _ = bidirectional(x, *direction_weights(layer), merge_mode=merge_mode)
     outputs = layer(x)
     if merge_mode is None:
@@ -51,7 +41,7 @@ def test_merge_modes_match_reference(merge_mode):
 )
 def test_share_weights_ties_the_directions(share_weights, weight_count):
     x = random_inputs()
-    layer = built(Bidirectional(BasicRNN(5, return_sequences=True), share_weights=share_weights))
+    layer = with_random_weights(Bidirectional(BasicRNN(5, return_sequences=True), share_weights=share_weights))
     assert len(layer.trainable_weights) == weight_count
     forward, backward = layer.forward_layer.cell, layer.backward_layer.cell
     shared = {"kernel", "bias"} if share_weights == "input" else set()
@@ -68,7 +58,7 @@ def test_backward_direction_starts_at_each_sequences_last_real_frame():
     lengths = [7, 2, 5, 1]
     mask = lengths_to_mask(lengths, 7)
     x[~mask] = -50.0
-    layer = built(Bidirectional(BasicRNN(5, return_sequences=True, return_state=True)))
+    layer = with_random_weights(Bidirectional(BasicRNN(5, return_sequences=True, return_state=True)))
     outputs, forward_final, backward_final = layer(x, mask=mask)
     expected, expected_forward, expected_backward = bidirectional(x, *direction_weights(layer), mask=mask)
     np.testing.assert_allclose(outputs, expected, atol=TOLERANCE)
@@ -84,7 +74,7 @@ def test_initial_states_for_both_directions():
     x = random_inputs()
     rng = np.random.default_rng(7)
     states = [rng.normal(size=(3, 5)).astype("float32") for _ in range(2)]
-    layer = built(Bidirectional(BasicRNN(5, return_sequences=True), merge_mode="concat"))
+    layer = with_random_weights(Bidirectional(BasicRNN(5, return_sequences=True), merge_mode="concat"))
     expected, _, _ = bidirectional(x, *direction_weights(layer), merge_mode="concat", initial_states=states)
     np.testing.assert_allclose(layer(x, initial_state=states), expected, atol=TOLERANCE)
     with pytest.raises(ValueError, match="forward_state, backward_state"):
@@ -94,7 +84,7 @@ def test_initial_states_for_both_directions():
 def test_many_to_one_merges_final_states():
     x = random_inputs()
     mask = lengths_to_mask([6, 4, 2], 6)
-    layer = built(Bidirectional(BasicRNN(5)))
+    layer = with_random_weights(Bidirectional(BasicRNN(5)))
     _, forward_final, backward_final = bidirectional(x, *direction_weights(layer), mask=mask)
     np.testing.assert_allclose(layer(x, mask=mask), forward_final + backward_final, atol=TOLERANCE)
 
@@ -102,8 +92,8 @@ def test_many_to_one_merges_final_states():
 def test_time_major():
     x = random_inputs()
     mask = lengths_to_mask([6, 3, 4], 6)
-    batch_major = built(Bidirectional(BasicRNN(5, return_sequences=True)))
-    time_major = built(Bidirectional(BasicRNN(5, return_sequences=True, time_major=True)))
+    batch_major = with_random_weights(Bidirectional(BasicRNN(5, return_sequences=True)))
+    time_major = with_random_weights(Bidirectional(BasicRNN(5, return_sequences=True, time_major=True)))
     outputs = time_major(np.transpose(x, (1, 0, 2)), mask=mask.T)
     np.testing.assert_allclose(np.transpose(outputs, (1, 0, 2)), batch_major(x, mask=mask), atol=TOLERANCE)
 

@@ -3,6 +3,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from layers_testing import cell_weights, with_random_weights
 from numpy_reference import bidirectional, lengths_to_mask, rnn, windows
 from zoo.layers import BasicRNN, Bidirectional, WindowConcat
 
@@ -20,23 +21,11 @@ def padded_batches(draw):
     return x, lengths_to_mask(lengths, time)
 
 
-def random_weights(layer, features, seed):
-    layer.build((None, None, features))
-    rng = np.random.default_rng(seed)
-    for variable in layer.weights:
-        variable.assign(rng.normal(scale=0.5, size=variable.shape).astype("float32"))
-    return layer
-
-
-def cell_weights(cell):
-    return cell.kernel.numpy(), cell.recurrent_kernel.numpy(), cell.bias.numpy()
-
-
 @settings(max_examples=20, deadline=None)
 @given(padded_batches(), st.integers(1, 6), st.booleans())
 def test_basic_rnn_matches_reference(batch, units, go_backwards):
     x, mask = batch
-    layer = random_weights(
+    layer = with_random_weights(
         BasicRNN(units, return_sequences=True, return_state=True, go_backwards=go_backwards), x.shape[-1], seed=units
     )
     outputs, final = layer(x, mask=mask)
@@ -52,7 +41,7 @@ def test_basic_rnn_matches_reference(batch, units, go_backwards):
        st.sampled_from([None, "input", "recurrent", "all"]))
 def test_bidirectional_matches_reference(batch, units, merge_mode, share_weights):
     x, mask = batch
-    layer = random_weights(
+    layer = with_random_weights(
         Bidirectional(BasicRNN(units, return_sequences=True), merge_mode=merge_mode, share_weights=share_weights),
         x.shape[-1], seed=units,
     )
