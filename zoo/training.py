@@ -232,6 +232,9 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     model.fit(
         prepared.batches["train"],
         validation_data=prepared.batches["validation"],
+        # The tf.data pipeline already shuffles, with the run's seed; Keras
+        # would only warn that it ignores its own shuffle on a dataset.
+        shuffle=False,
         epochs=settings.epochs,
         callbacks=[*callbacks, StopOnDivergence()],
         verbose=verbose,
