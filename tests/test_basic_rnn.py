@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import keras
 
 from numpy_reference import lengths_to_mask, rnn

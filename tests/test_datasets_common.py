@@ -5,7 +5,7 @@ import socket
 import pytest
 import tensorflow_datasets as tfds
 
-import datasets
+import datasets  # noqa: F401  (registers the builders under test)
 from datasets import _common
 from datasets.cmudict_g2p import cmudict_g2p_dataset_builder as g2p
 from datasets.pydoc_text import pydoc_text_dataset_builder as pydoc_text

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import train
-from conftest import ROOT, TINY, run_script, write_frames_npz
+from conftest import ROOT, run_script, write_frames_npz
 from zoo import training
 
 OUTPUTS = ["model.keras", "saved_model", "model.tflite", "config.json", "metrics.json", "history.csv", "learning_curves.png"]

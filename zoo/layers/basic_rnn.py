@@ -186,8 +186,11 @@ class BasicRNN(keras.layers.RNN):
             **kwargs,
         )
         self.time_major = time_major
-        self.units = units
         self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
 
     def build(self, sequences_shape, initial_state_shape=None):
         if self.time_major:
