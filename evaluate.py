@@ -122,7 +122,7 @@ def run_on_input(kind, artifact, config, args):
 
         model = keras.saving.load_model(artifact)
         vocabularies = config["vocabularies"]
-        vectorizers = {name: data.vectorizer_from_vocabulary(entry) for name, entry in vocabularies.items()}
+        vectorizers = data.vectorizers_from_vocabularies(vocabularies)
         endpoints = export.serving_functions(model, task, vectorizers, vocabularies, config["label_names"])
         functions = {name: function for name, (function, _) in endpoints.items()}
 
@@ -194,7 +194,7 @@ def saved_model_with(signature, kind, artifact, run_folder, config):
     print(f"Writing {run_folder / 'saved_model'} again from model.keras: it lacks the {signature!r} endpoint.",
           file=sys.stderr)
     vocabularies = config["vocabularies"]
-    vectorizers = {name: data.vectorizer_from_vocabulary(entry) for name, entry in vocabularies.items()}
+    vectorizers = data.vectorizers_from_vocabularies(vocabularies)
     saved_model = run_folder / "saved_model"
     export.export_saved_model(model, config["task"], vectorizers, vocabularies, config["label_names"], saved_model)
     return saved_model

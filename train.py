@@ -6,8 +6,6 @@
 """
 
 import argparse
-import json
-import pathlib
 import shlex
 import sys
 import time
@@ -91,19 +89,15 @@ def print_models():
         print(f"{'':<18} defaults: " + ", ".join(f"{key}={value}" for key, value in spec.defaults.items()))
 
 
-def saved_epochs(out):
-    """How many epochs the checkpoint in run folder `out` holds (0 when there is none)."""
-    metadata = pathlib.Path(out) / "checkpoint" / "training_metadata.json"
-    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
-
-
 def how_to_go_on(out):
     """The sentence that says what the checkpoint in `out` holds and the command that goes on from it."""
-    finished = saved_epochs(out)
+    from zoo import training
+
+    finished = training.saved_epochs(out)
     if finished == 0:
         return f"There is no checkpoint to resume from: repeat the command with --out {out} to train again."
     return (
-        f"The checkpoint in {out}/checkpoint holds epoch {finished}: "
+        f"The checkpoint in {out}/{training.CHECKPOINT} holds epoch {finished}: "
         f"repeat the command with --out {out} to resume from epoch {finished + 1}."
     )
 

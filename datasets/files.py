@@ -268,9 +268,11 @@ _READERS = {
 
 
 def _sorted_label_names(labels: set[str]) -> list[str]:
-    if all(label.lstrip("-").isdigit() for label in labels):
+    """Numeric order when every label is an integer ("2" before "10"), else string order."""
+    try:
         return sorted(labels, key=int)
-    return sorted(labels)
+    except ValueError:
+        return sorted(labels)
 
 
 def _to_tf_data(task: Task, examples: dict, sources: dict):
@@ -299,7 +301,7 @@ def _to_tf_data(task: Task, examples: dict, sources: dict):
         splits = {split: tf.data.Dataset.from_tensor_slices({"text": examples[split]}) for split in SPLITS}
         return splits, None, None
     feature_dim = examples["train"][0][0].shape[1]
-    for split in SPLITS:
+    for split in ("validation", "test"):
         split_dim = examples[split][0][0].shape[1]
         if split_dim != feature_dim:
             raise DatasetError(

@@ -76,6 +76,14 @@ def test_tsv_sentiment_sorts_integer_labels_numerically(tmp_path):
     assert all(loaded.label_names[e["label"]] == str([1, 2, 10][int(e["text"][3:]) % 3]) for e in train)
 
 
+def test_labels_that_look_numeric_but_are_not_integers_sort_as_strings(tmp_path):
+    """"--1" and "²" pass str.isdigit-style checks but not int(): they must not crash the sort."""
+    path = tmp_path / "odd.tsv"
+    path.write_text("label\ttext\n" + "".join(f"{['--1', '²', '3'][i % 3]}\tok {i}\n" for i in range(20)))
+
+    assert datasets.load("sentiment", path).label_names == sorted(["--1", "²", "3"])
+
+
 def test_label_folders_split_80_10_10(tmp_path):
     for label in ("pos", "neg"):
         (tmp_path / label).mkdir()

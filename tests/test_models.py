@@ -225,3 +225,11 @@ def test_sentiment_prediction_ignores_padding(bigram_buckets):
     ids = np.array([[4, 5, 6]])
     padded = np.array([[4, 5, 6, 0, 0]])
     np.testing.assert_allclose(model(padded), model(ids), atol=1e-6)
+
+
+def test_registry_default_datasets_are_the_tasks_defaults():
+    """`--list` reads the registry; loading reads the task table: they must agree."""
+    from datasets.tasks import get_task
+
+    for spec in models.MODELS.values():
+        assert spec.default_dataset == get_task(spec.task).default_dataset

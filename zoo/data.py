@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import datasets
 from datasets import pipeline
+from datasets.tasks import get_task
 
 # Words beyond this many distinct ones map to the out-of-vocabulary id.
 MAX_WORD_VOCABULARY = 20_000
@@ -68,6 +69,11 @@ def vectorizer_from_vocabulary(entry):
     )
 
 
+def vectorizers_from_vocabularies(vocabularies):
+    """{name: TextVectorization} for a run's {name: vocabulary entry} (config.json's "vocabularies")."""
+    return {name: vectorizer_from_vocabulary(entry) for name, entry in vocabularies.items()}
+
+
 def prepare(task, settings, vocabularies=None):
     """Loads the data of `task` for `settings` and batches every split.
 
@@ -78,22 +84,11 @@ def prepare(task, settings, vocabularies=None):
             builds them from the training split.
     """
     loaded = load(task, settings)
-    texts = _TEXT_FIELDS[task]
     if vocabularies is None:
-        vocabularies = {
-            name: _new_vocabulary(loaded, field, task, settings) for name, field in texts.items()
-        }
-    vectorizers = {name: vectorizer_from_vocabulary(entry) for name, entry in vocabularies.items()}
+        vocabularies = {key: _new_vocabulary(loaded, key, task, settings) for key in get_task(task).text_keys}
+    vectorizers = vectorizers_from_vocabularies(vocabularies)
     info, batches = _PREPARE[task](loaded, vectorizers, settings)
     return Prepared(loaded, info, vectorizers, vocabularies, batches)
-
-
-_TEXT_FIELDS = {
-    "sentiment": {"text": "text"},
-    "frames": {},
-    "translation": {"source": "source", "target": "target"},
-    "language_model": {"text": "text"},
-}
 
 
 def _new_vocabulary(loaded, field, task, settings):

@@ -100,7 +100,7 @@ def _pad_to(token_ids, length):
     return tf.pad(token_ids, [[0, 0], [0, length - tf.shape(token_ids)[1]]])
 
 
-def generate(model, prime_ids, length, temperature, seed=None):
+def generate(model, prime_ids, length, temperature):
     """Continues prime_ids (batch, prime_time) by `length` sampled token ids (batch, length).
 
     Temperature divides the logits: below 1 it sharpens the distribution
@@ -114,7 +114,7 @@ def generate(model, prime_ids, length, temperature, seed=None):
         log_probabilities = _allowed_log_probabilities(logits)
         if isinstance(temperature, (int, float)) and temperature == 0:
             return tf.argmax(log_probabilities, axis=-1, output_type=tf.int64)
-        return tf.random.categorical(log_probabilities / temperature, 1, dtype=tf.int64, seed=seed)[:, 0]
+        return tf.random.categorical(log_probabilities / temperature, 1, dtype=tf.int64)[:, 0]
 
     def step(index, logits, states, outputs):
         tokens = sample(logits)

@@ -41,7 +41,7 @@ class KerasRunner:
         return tf.nn.softmax(self.model.predict_on_batch(token_ids)).numpy()
 
 
-class TFLiteRunner(KerasRunner):
+class TFLiteRunner:
     """Runs a TF Lite model (batch 1) on each row of a batch, without its padding."""
 
     def __init__(self, path, config):

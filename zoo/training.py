@@ -170,6 +170,12 @@ def library_versions():
     }
 
 
+def saved_epochs(out):
+    """How many epochs the checkpoint in run folder `out` holds (0 when there is none)."""
+    metadata = pathlib.Path(out) / CHECKPOINT / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+
+
 def write_json(path, value):
     """Writes through a temporary file, so a crash never leaves half a file."""
     with atomic.replacing(path) as temporary:
@@ -193,7 +199,8 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     model = spec.build(prepared.info, settings)
     compile_model(model, spec.task, settings)
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
-    print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, on {prepared.loaded.name}")
+    parameters = model.count_params()
+    print(f"{spec.name}: {parameters:,} parameters, {settings.cell} cell, on {prepared.loaded.name}")
 
     if overwrite:
         shutil.rmtree(out, ignore_errors=True)
@@ -203,7 +210,7 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
         "task": spec.task,
         "dataset": prepared.loaded.name,
         "settings": dataclasses.asdict(settings),
-        "parameters": model.count_params(),
+        "parameters": parameters,
         "label_names": prepared.loaded.label_names,
         "vocabularies": prepared.vocabularies,
         "versions": library_versions(),
@@ -211,8 +218,7 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
         "working_directory": os.getcwd(),
     }
     if earlier:
-        metadata = json.loads((out / CHECKPOINT / "training_metadata.json").read_text())
-        print(f"Resuming the interrupted run in {out} from epoch {metadata['epoch'] + 1}.")
+        print(f"Resuming the interrupted run in {out} from epoch {saved_epochs(out) + 1}.")
         config["started"] = earlier["started"]
     else:
         config["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")

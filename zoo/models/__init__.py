@@ -20,7 +20,7 @@ class ModelSpec:
         name: the registry name (`--model`).
         build: `build(info, settings) -> keras.Model`.
         task: the `datasets` task it trains on.
-        default_dataset: the dataset `train.py` uses without `--dataset`.
+        default_dataset: the task's default dataset, for `--list` (kept here so `--list` needs no TensorFlow).
         description: one line for `--list`.
         defaults: settings that differ from `zoo.settings.Settings`'s defaults for this model.
     """
