@@ -55,6 +55,9 @@ def parser():
         help=f"learning rate schedule over the epochs: constant, or a half cosine down to 0 (default: {per_model})")
     add("--label-smoothing", type=float,
         help=f"share of the target probability spread over all classes, sentiment (default: {per_model})")
+    add("--ema", type=float,
+        help="momentum of a moving average of the weights, which validation and the saved model use; "
+        f"0 turns it off (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
     add("--bigram-buckets", type=int,
@@ -121,6 +124,8 @@ def main(argv=None):
         arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
     if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         arguments.error(f"argument --label-smoothing: must be in [0, 1), got {args.label_smoothing}")
+    if args.ema is not None and not 0 <= args.ema < 1:
+        arguments.error(f"argument --ema: must be in [0, 1), e.g. 0.99, got {args.ema}")
     if args.bigram_buckets is not None and args.bigram_buckets < 0:
         arguments.error(f"argument --bigram-buckets: must be 0 (off) or a number of buckets, got {args.bigram_buckets}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}

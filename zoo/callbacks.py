@@ -49,3 +49,28 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.save_weights(temporary)
         with atomic.replacing(self._training_metadata_path) as temporary:
             temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+
+class ResumableSwapEMAWeights(keras.callbacks.SwapEMAWeights):
+    """`SwapEMAWeights(swap_on_epoch=True)` that also swaps back after a resume.
+
+    Between epochs the model holds the moving average of its weights and the
+    optimizer the raw weights, so validation, early stopping and the
+    checkpoint all see the average. A run resumed from that checkpoint starts
+    with the same arrangement, but Keras's callback starts out believing the
+    model holds its raw weights and would train the average. Place it first
+    among the callbacks, so the others see the average at each epoch's end.
+    """
+
+    def __init__(self):
+        super().__init__(swap_on_epoch=True)
+
+    def on_train_begin(self, logs=None):
+        self.first_epoch = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch and epoch > 0:
+            # Resumed from a checkpoint saved at an epoch's end: the average is in the model.
+            self._ema_weights_in_model = True
+        self.first_epoch = False
+        super().on_epoch_begin(epoch, logs)

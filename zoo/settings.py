@@ -18,6 +18,9 @@ class Settings:
     schedule: str = "constant"
     # Share of the target probability spread evenly over the classes (sentiment).
     label_smoothing: float = 0.0
+    # Momentum of the moving average of the weights that validation, early stopping and the
+    # saved model use (Polyak averaging); 0: the weights as trained.
+    ema: float = 0.0
     units: int = 64
     embedding_dim: int = 64
     # Hash buckets of the character-bigram embeddings added to each character (sentiment); 0: none.

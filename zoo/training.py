@@ -29,7 +29,7 @@ import numpy as np
 
 from datasets.pipeline import PAD_ID
 from zoo import atomic, data, evaluation, export, models
-from zoo.callbacks import AtomicBackupAndRestore, StopOnDivergence
+from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, StopOnDivergence
 from zoo.models.sentiment import SmoothedSparseCategoricalCrossentropy
 from zoo.settings import Settings
 
@@ -47,7 +47,12 @@ class RunError(ValueError):
 
 def compile_model(model, task, settings):
     """Adam with the settings' learning rate and clipping; the task's loss and accuracy."""
-    optimizer = keras.optimizers.Adam(settings.learning_rate, clipnorm=settings.resolved_clipnorm())
+    optimizer = keras.optimizers.Adam(
+        settings.learning_rate,
+        clipnorm=settings.resolved_clipnorm(),
+        use_ema=settings.ema > 0,
+        ema_momentum=settings.ema or 0.99,
+    )
     if task == "sentiment":
         loss = "sparse_categorical_crossentropy"
         if settings.label_smoothing:
@@ -231,6 +236,8 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
         ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True, verbose=1),
         keras.callbacks.TensorBoard(str(out / "logs")),
     ]
+    if settings.ema:
+        callbacks.insert(0, ResumableSwapEMAWeights())
     schedule = learning_rate_schedule(settings)
     if schedule is not None:
         callbacks.append(schedule)
