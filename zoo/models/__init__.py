@@ -39,8 +39,8 @@ MODELS = {
         ModelSpec(
             "sentiment", sentiment.build, "sentiment", "product_reviews_zh",
             "many-to-one: characters + hashed bigrams -> Bi-RNN (sum) -> mean + max over real frames -> softmax",
-            dict(units=64, embedding_dim=32, bigram_buckets=20011, epochs=6, batch_size=32, learning_rate=0.001,
-                 schedule="cosine", label_smoothing=0.1, dropout=0.5, max_length=300),
+            dict(units=64, embedding_dim=32, bigram_buckets=20011, epochs=3, batch_size=32, learning_rate=0.001,
+                 schedule="cosine", label_smoothing=0.1, ema=0.995, dropout=0.5, max_length=300),
         ),
         ModelSpec(
             "framewise", framewise.build, "frames", "spoken_digit_frames",
