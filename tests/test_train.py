@@ -101,6 +101,7 @@ def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
         (["--tokens", "bytes"], "'chars', 'words'"),
         (["--window", "4"], "must be odd"),
         (["--epochs", "0"], "positive integer"),
+        (["--ema", "1"], "must be in [0, 1)"),
         (["--unknown-flag"], "unrecognized arguments"),
     ],
 )
