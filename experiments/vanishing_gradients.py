@@ -21,7 +21,7 @@ falls exponentially with the distance.
     python experiments/vanishing_gradients.py --quick    # seconds; checks the script runs, not the claim
 
 Writes to --out (default experiments/results/vanishing_gradients/):
-  results.csv     one row per cell, k and seed: test accuracy, final training loss, parameters, seconds
+  results.csv     one row per cell, k and seed: test accuracy, training loss (mean over all steps), parameters, seconds
   accuracy.png    mean test accuracy against k, one line per cell, chance marked
   gradients.csv   one row per cell, seed, stage (initial, trained) and distance: the gradient norm
   gradients.png   gradient norm against distance from the output, log scale
@@ -105,7 +105,7 @@ def gradient_by_distance(model, frames, answers):
 
 
 def train_and_test(cell, distance, seed, arguments):
-    """Trains one model on fresh sequences; returns its results row and, for the gradients, the model and its initial gradients."""
+    """Trains and scores one model; returns its results row and its `gradient_by_distance` before and after training."""
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng([seed, distance])
     # The test sequences depend on k alone, so every cell and seed is scored on the same ones.
@@ -127,7 +127,7 @@ def train_and_test(cell, distance, seed, arguments):
     _, accuracy = model.evaluate(test_frames, test_answers, batch_size=256, verbose=0)
     row = dict(
         cell=cell, k=distance, seed=seed, accuracy=round(accuracy, 4), chance=CHANCE,
-        final_training_loss=round(history.history["loss"][-1], 4), parameters=model.count_params(),
+        mean_training_loss=round(history.history["loss"][-1], 4), parameters=model.count_params(),
         units=arguments.units, steps=arguments.steps, batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate, training_seconds=round(seconds, 1),
     )

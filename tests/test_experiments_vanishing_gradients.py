@@ -44,7 +44,7 @@ def test_quick_run_writes_sane_results_and_plots(tmp_path):
     for row in rows:
         assert 0 <= float(row["accuracy"]) <= 1
         assert float(row["chance"]) == CHANCE
-        assert np.isfinite(float(row["final_training_loss"]))
+        assert np.isfinite(float(row["mean_training_loss"]))
     # Same units (4) for every cell: W_xh, W_hh and b once for the basic cell, four times for the
     # LSTM, three times with two biases for Keras's GRU; then the 4 -> 8 softmax.
     output = 4 * SYMBOLS + SYMBOLS
