@@ -137,9 +137,10 @@ def train_and_test(cell, distance, seed, arguments):
 
 def plot_accuracy(rows, distances, pyplot):
     figure, axes = pyplot.subplots(figsize=(6, 4))
-    for cell in CELLS:
+    # Distinct markers and dashes: where every cell scores the same, the lines lie on top of each other.
+    for cell, marker, line_style in zip(CELLS, "os^", ("-", "--", ":")):
         means = [np.mean([row["accuracy"] for row in rows if row["cell"] == cell and row["k"] == k]) for k in distances]
-        axes.plot(distances, means, marker="o", label=cell)
+        axes.plot(distances, means, marker=marker, linestyle=line_style, markerfacecolor="none", label=cell)
     axes.axhline(CHANCE, color="gray", linestyle="--", label=f"chance (1/{SYMBOLS})")
     axes.set_xscale("log", base=2)
     axes.set_xticks(distances, [str(k) for k in distances])
