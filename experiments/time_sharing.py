@@ -12,7 +12,7 @@ per frame; a recurrent layer's weights serve every frame, so its count does
 not depend on the context, which reaches every earlier frame (and, both ways,
 the whole sequence).
 
-    python experiments/time_sharing.py            # seconds
+    python experiments/time_sharing.py            # about a minute on 2 shared CPU cores
     python experiments/time_sharing.py --quick    # fewer windows, the basic cell only
 
 Writes to --out (default experiments/results/time_sharing/):
@@ -109,7 +109,10 @@ def plot(rows, pyplot):
 
 
 def main(argv=None):
-    arguments = common.parser(__doc__, "time_sharing").parse_args(argv)
+    parser = common.parser(__doc__, "time_sharing")
+    arguments = parser.parse_args(argv)
+    if arguments.seeds is not None:
+        parser.error("--seeds does not apply: time_sharing builds its models and trains none, so no seed matters.")
     sweep = QUICK if arguments.quick else FULL
     frames = np.random.default_rng(0).normal(size=(1, sweep["sequence_frames"], FEATURES)).astype(np.float32)
     rows = [describe("window_ffn", frames, window=window) for window in sweep["windows"]]
