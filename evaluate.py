@@ -226,6 +226,7 @@ def stream_demo(run_folder, config, prepared, args):
 
     import numpy as np
 
+    from datasets import pipeline
     from zoo import export, streaming
 
     path = run_folder / "stream.tflite"
@@ -245,7 +246,7 @@ def stream_demo(run_folder, config, prepared, args):
     else:
         token_ids, next_ids = next(iter(prepared.batches[args.split]))
         sequence, truth = token_ids.numpy()[0, : args.length], next_ids.numpy()[0, : args.length]
-        names = ["", "[UNK]", *config["vocabularies"]["text"]["vocabulary"]]
+        names = pipeline.id_to_token(config["vocabularies"]["text"]["vocabulary"])
     print(f"Streaming {len(sequence)} frames of the first {args.split} sequence through {path}:")
     print(f"{'frame':>5}  {'label':>8}  {'probability':>11}  {'true':>8}  {'latency':>9}")
     latencies = []

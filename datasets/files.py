@@ -32,10 +32,10 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
+from datasets._common import SPLITS
 from datasets.errors import DatasetError
 from datasets.tasks import Task
 
-SPLITS = ("train", "validation", "test")
 
 
 def load_files(task: Task, path, *, seed: int = 0):

@@ -24,6 +24,11 @@ FRAME_LABEL_PAD = 0
 SHUFFLE_BUFFER = 10_000
 
 
+def id_to_token(vocabulary):
+    """The token of every id: padding (""), the out-of-vocabulary token, then `vocabulary`, as TextVectorization numbers them."""
+    return ["", "[UNK]", *vocabulary]
+
+
 def make_text_vectorizer(
     texts: tf.data.Dataset,
     tokens: str,

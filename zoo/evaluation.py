@@ -3,13 +3,14 @@
 import numpy as np
 import tensorflow as tf
 
+from datasets import pipeline
 from datasets.pipeline import PAD_ID
 from zoo import data, decoding, export, metrics
 
 
 def _tokens(ids, vocabulary, end_id=None):
     """Token ids -> token strings, stopping at `end_id` and dropping padding."""
-    table = ["", "[UNK]", *vocabulary]
+    table = pipeline.id_to_token(vocabulary)
     tokens = []
     for token_id in ids:
         if token_id == end_id:

@@ -32,6 +32,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from datasets import pipeline
 from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
 from zoo import atomic, decoding, streaming
 
@@ -41,7 +42,7 @@ MAX_DECODE_LENGTH = 40
 
 def detokenize(token_ids, vocabulary, tokens):
     """token ids (batch, time) -> strings (batch,): padding dropped, words joined by spaces, characters by nothing."""
-    table = tf.constant(["", "[UNK]", *vocabulary])
+    table = tf.constant(pipeline.id_to_token(vocabulary))
     pieces = tf.gather(table, token_ids)
     pieces = tf.ragged.boolean_mask(pieces, tf.not_equal(token_ids, PAD_ID))
     return tf.strings.reduce_join(pieces, axis=-1, separator=" " if tokens == "words" else "")
