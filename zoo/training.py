@@ -339,10 +339,15 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
 
 
 def plain_copy(model, spec, info, settings):
-    """`model` rebuilt outside any strategy with float32 layers, holding its weights, compiled as before."""
+    """`model` rebuilt outside any strategy with float32 layers, holding its weights and optimizer state."""
     copy = spec.build(info, settings)
     copy.set_weights(model.get_weights())
     compile_model(copy, spec.task, settings)
+    copy.optimizer.build(copy.trainable_variables)
+    # Under mixed precision the trained optimizer wraps Adam in a loss scaler.
+    trained = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    for variable, value in zip(copy.optimizer.variables, trained.variables, strict=True):
+        variable.assign(value)
     return copy
 
 
