@@ -3,16 +3,20 @@
     strategy = distribute.make_strategy("multi_worker")   # reads TF_CONFIG
     with strategy.scope():
         model = build(...)
-        compile_model(model, ...)
-    distribute.CustomLoop(model, strategy, clipnorm, accuracy).fit(train, validation, epochs, callbacks)
+        training.compile_model(model, task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
+    distribute.CustomLoop(model, strategy, accuracy).fit(train, validation, epochs, callbacks)
 
-`default` and `mirrored` train with Keras's `model.fit`. `multi_worker` and
-`tpu` train with `CustomLoop`, a training step under `strategy.run`, because
-Keras 3's `model.fit` fails under `MultiWorkerMirroredStrategy`
-(keras-team/keras#20585). Every step of the loop sees the same global batches
-as `model.fit` in one process: each global batch is split across the replicas,
-and the loss is divided by the number of (unmasked) elements of the whole
-global batch, so N workers train the same weights as one process would.
+`default` trains with Keras's `model.fit`; the others with `CustomLoop`, a
+training step under `strategy.run`. Keras 3's `model.fit` fails under
+`MultiWorkerMirroredStrategy` (keras-team/keras#20585), and under
+`MirroredStrategy` with several replicas it averages the replicas' mean losses
+and clips each replica's share of the gradient, so it would not train what
+one device trains. Every step of the loop sees the same global batches as
+`model.fit` in one process: each global batch is split across the replicas,
+the loss is divided by the number of (unmasked) elements of the whole global
+batch, and the summed gradient is clipped, so N replicas train the weights
+one process would (up to float rounding, and with no dropout: each replica
+draws its own dropout masks).
 """
 
 import contextlib
@@ -24,7 +28,7 @@ import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Strategies whose training runs in `CustomLoop` rather than `model.fit`.
-CUSTOM_LOOP_STRATEGIES = ("multi_worker", "tpu")
+CUSTOM_LOOP_STRATEGIES = ("mirrored", "multi_worker", "tpu")
 
 
 class StrategyError(ValueError):
@@ -162,14 +166,12 @@ def split_batches(batches, input_context):
 
 
 class CustomLoop:
-    """`model.fit` for strategies it does not support: a training step under `strategy.run`.
+    """`model.fit` over the replicas of a strategy: a training step under `strategy.run`.
 
     Args:
-        model: a compiled Keras model built under `strategy.scope()`; its
-            optimizer must clip at `clipnorm / replicas` (`optimizer_clipnorm`).
+        model: a Keras model built under `strategy.scope()` and compiled with
+            `training.compile_model(..., clipnorm_divisor=replicas)` (see `train_step`).
         strategy: the `tf.distribute.Strategy`.
-        clipnorm: the norm each variable's gradient of the global batch is
-            clipped to, or None.
         accuracy: "weighted" (weighted by the sample weights), "plain", or
             None: which accuracy to report beside the loss.
 
@@ -178,14 +180,9 @@ class CustomLoop:
     "sum_over_batch_size" with masks), so it equals Keras's loss in one process.
     """
 
-    def __init__(self, model, strategy, clipnorm, accuracy=None):
-        self.model, self.strategy, self.clipnorm, self.accuracy = model, strategy, clipnorm, accuracy
+    def __init__(self, model, strategy, accuracy=None):
+        self.model, self.strategy, self.accuracy = model, strategy, accuracy
         self.summed_loss, self.count = summing(model.loss)
-
-    @staticmethod
-    def optimizer_clipnorm(clipnorm, strategy):
-        """What the optimizer clips each replica's gradient to (see `train_step`), or None."""
-        return None if clipnorm is None else clipnorm / strategy.num_replicas_in_sync
 
     def distribute(self, batches):
         return self.strategy.distribute_datasets_from_function(lambda context: split_batches(batches, context))
@@ -225,6 +222,8 @@ class CustomLoop:
         # clips what each replica passes, then sums the replicas' gradients:
         # passing gradient / replicas with the optimizer clipping at
         # clipnorm / replicas clips the global gradient at clipnorm.
+        # Dense: an embedding's sparse gradient would not divide below.
+        gradients = [tf.convert_to_tensor(gradient) for gradient in gradients]
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         gradients = [gradient / replicas for gradient in gradients]
         optimizer.apply(gradients, model.trainable_variables)
@@ -277,17 +276,19 @@ class CustomLoop:
             [*callbacks, history], add_progbar=bool(verbose), model=model, verbose=verbose, epochs=epochs, steps=None
         )
         model.stop_training = False
-        callbacks.on_train_begin()
-        self._check_same_epoch(initial_epoch)
-        for epoch in range(initial_epoch, epochs):
-            callbacks.on_epoch_begin(epoch)
-            logs = self._run_epoch(train_function, train_batches, callbacks)
-            validation_logs = self._run_epoch(test_function, validation_batches)
-            logs.update({f"val_{key}": value for key, value in validation_logs.items()})
-            callbacks.on_epoch_end(epoch, logs)
-            if model.stop_training:
-                break
-        callbacks.on_train_end()
+        # As in model.fit: restoring a checkpoint creates the optimizer's variables.
+        with strategy.scope():
+            callbacks.on_train_begin()
+            self._check_same_epoch(initial_epoch)
+            for epoch in range(initial_epoch, epochs):
+                callbacks.on_epoch_begin(epoch)
+                logs = self._run_epoch(train_function, train_batches, callbacks)
+                validation_logs = self._run_epoch(test_function, validation_batches)
+                logs.update({f"val_{key}": value for key, value in validation_logs.items()})
+                callbacks.on_epoch_end(epoch, logs)
+                if model.stop_training:
+                    break
+            callbacks.on_train_end()
         return history
 
     def _check_same_epoch(self, epoch):

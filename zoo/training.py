@@ -285,7 +285,7 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     callbacks.append(StopOnDivergence())
     start = time.perf_counter()
     if custom_loop:
-        loop = distribute.CustomLoop(model, strategy, settings.resolved_clipnorm(), ACCURACY.get(spec.task))
+        loop = distribute.CustomLoop(model, strategy, ACCURACY.get(spec.task))
         loop.fit(
             prepared.batches["train"],
             prepared.batches["validation"],
