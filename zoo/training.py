@@ -239,8 +239,10 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     custom_loop = settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES
     with strategy.scope(), distribute.dtype_policy(settings.mixed_precision):
         model = spec.build(prepared.info, settings)
-        divisor = strategy.num_replicas_in_sync if custom_loop else 1
-        compile_model(model, spec.task, settings, clipnorm_divisor=divisor)
+        if custom_loop:
+            compile_model(model, spec.task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
+        else:
+            compile_model(model, spec.task, settings)
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
     parameters = model.count_params()
     if chief:
