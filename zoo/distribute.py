@@ -276,10 +276,11 @@ class CustomLoop:
             [*callbacks, history], add_progbar=bool(verbose), model=model, verbose=verbose, epochs=epochs, steps=None
         )
         model.stop_training = False
-        # As in model.fit: restoring a checkpoint creates the optimizer's variables.
+        # Before restoring a checkpoint: that creates the optimizer's variables, whose
+        # initial values the workers broadcast, and inside the scope, as in model.fit.
+        self._check_same_epoch(initial_epoch)
         with strategy.scope():
             callbacks.on_train_begin()
-            self._check_same_epoch(initial_epoch)
             for epoch in range(initial_epoch, epochs):
                 callbacks.on_epoch_begin(epoch)
                 logs = self._run_epoch(train_function, train_batches, callbacks)
