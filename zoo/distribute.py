@@ -165,6 +165,13 @@ def split_batches(batches, input_context):
     return batches.flat_map(replica_slices).prefetch(tf.data.AUTOTUNE)
 
 
+def divide(gradient, divisor):
+    """`gradient / divisor` for a dense or sparse (IndexedSlices) gradient."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values / divisor, gradient.indices, gradient.dense_shape)
+    return gradient / divisor
+
+
 class CustomLoop:
     """`model.fit` over the replicas of a strategy: a training step under `strategy.run`.
 
@@ -221,12 +228,11 @@ class CustomLoop:
         # The global batch's gradient, on every replica. Keras's optimizer
         # clips what each replica passes, then sums the replicas' gradients:
         # passing gradient / replicas with the optimizer clipping at
-        # clipnorm / replicas clips the global gradient at clipnorm.
-        # Dense: an embedding's sparse gradient would not divide below.
-        gradients = [tf.convert_to_tensor(gradient) for gradient in gradients]
+        # clipnorm / replicas clips the global gradient at clipnorm. An
+        # embedding's gradient stays sparse (IndexedSlices, one row per token
+        # in the batch), as in model.fit, whose clipping takes the norm of those rows.
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-        gradients = [gradient / replicas for gradient in gradients]
-        optimizer.apply(gradients, model.trainable_variables)
+        optimizer.apply([divide(gradient, replicas) for gradient in gradients], model.trainable_variables)
         return context.all_reduce(tf.distribute.ReduceOp.SUM, list(sums))
 
     def test_step(self, batch):
