@@ -11,8 +11,8 @@ training step under `strategy.run`. Keras 3's `model.fit` fails under
 `MultiWorkerMirroredStrategy` (keras-team/keras#20585), and under
 `MirroredStrategy` with several replicas it averages the replicas' mean losses
 and clips each replica's share of the gradient, so it would not train what
-one device trains. Every step of the loop sees the same global batches as
-`model.fit` in one process: each global batch is split across the replicas,
+one device trains. Every step of the loop sees the global batch one process
+would (one pass over the dataset per epoch): it is split across the replicas,
 the loss is divided by the number of (unmasked) elements of the whole global
 batch, and the summed gradient is clipped, so N replicas train the weights
 one process would (up to float rounding, and with no dropout: each replica
