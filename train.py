@@ -3,6 +3,7 @@
     python train.py --model sentiment
     python train.py --model framewise --cell lstm --no-bidirectional --epochs 5
     python train.py --list
+    TF_CONFIG='{...}' python train.py --model framewise --strategy multi_worker   # on every host
 """
 
 import argparse
@@ -12,6 +13,7 @@ import time
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 from zoo import models
+from zoo.distribute import STRATEGIES
 from zoo.settings import Settings
 
 
@@ -79,6 +81,11 @@ def parser():
     add("--patience", type=positive_int,
         help=f"stop after this many epochs without a better validation loss (default: {defaults.patience})")
     add("--seed", type=non_negative_int, help=f"seeds weights, shuffling and splits of your own files (default: {defaults.seed})")
+    add("--strategy", choices=STRATEGIES, default=defaults.strategy,
+        help="tf.distribute strategy: one device, all local GPUs (mirrored), the TF_CONFIG cluster "
+        "(multi_worker) or a TPU; --batch-size is the global batch (default: %(default)s)")
+    add("--mixed-precision", action="store_true",
+        help="float16 computations with float32 variables, faster on recent GPUs (default: off)")
     add("--out", help="run folder; an interrupted run in it resumes (default: runs/MODEL-DATE-TIME)")
     add("--overwrite", action="store_true",
         help="delete the run already in --out (finished, or with other settings) and train afresh")
@@ -117,6 +124,7 @@ def main(argv=None):
     from zoo import settings as zoo_settings
     from zoo import training
     from zoo.callbacks import TrainingDiverged
+    from zoo.distribute import StrategyError
 
     if args.window is not None and args.window % 2 == 0:
         arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
@@ -143,13 +151,16 @@ def main(argv=None):
     except Exception as error:
         if args.debug:
             raise
-        if isinstance(error, (DatasetError, training.RunError)):
+        if isinstance(error, (DatasetError, training.RunError, StrategyError)):
             arguments.exit(2, f"{arguments.prog}: error: {error}\n")
         if isinstance(error, TrainingDiverged):
             # After a progress bar's unfinished line.
             arguments.exit(1, f"\n{arguments.prog}: error: {error} {how_to_go_on(out)}\n")
         first_line = str(error).strip().split("\n")[0]
         arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {first_line} (--debug shows where)\n")
+    if metrics is None:
+        print(f"This worker is done; the chief wrote the run folder {out}.")
+        return 0
     print(f"Test metrics ({out}/metrics.json):")
     for key, value in metrics.items():
         if not isinstance(value, list):

@@ -42,6 +42,10 @@ class Settings:
     seed: int = 0
     limit: int | None = None
     data_dir: str | None = None
+    # The tf.distribute strategy: "default", "mirrored", "multi_worker" or "tpu" (see zoo.distribute).
+    strategy: str = "default"
+    # float16 computations with float32 variables, for GPUs (Keras's "mixed_float16" policy).
+    mixed_precision: bool = False
 
     def resolved_clipnorm(self):
         if self.clipnorm is not None:

@@ -12,7 +12,9 @@ A run folder holds, once training ends:
   learning_curves.png
   logs/             TensorBoard logs (`tensorboard --logdir RUN/logs`)
 While training, `checkpoint/` holds the last finished epoch; a new run with
-the same --out resumes from it.
+the same --out resumes from it. Under `--strategy multi_worker` only the chief
+writes the run folder; the other workers write to a temporary folder they
+delete (see `zoo.distribute`).
 """
 
 import dataclasses
@@ -22,13 +24,14 @@ import os
 import pathlib
 import platform
 import shutil
+import tempfile
 import time
 
 import keras
 import numpy as np
 
 from datasets.pipeline import PAD_ID
-from zoo import atomic, data, evaluation, export, models
+from zoo import atomic, data, distribute, evaluation, export, models
 from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, StopOnDivergence
 from zoo.models.sentiment import SmoothedSparseCategoricalCrossentropy
 from zoo.settings import Settings
@@ -38,20 +41,26 @@ CHECKPOINT = "checkpoint"
 EARLY_STOPPING_STATE = "early_stopping.json"
 EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
 # Settings that may change when a run resumes: they do not change the model or the data.
-RESUMABLE_CHANGES = ("epochs", "patience", "learning_rate", "clipnorm")
+RESUMABLE_CHANGES = ("epochs", "patience", "learning_rate", "clipnorm", "strategy")
+# The accuracy `compile_model` gives each task: over all examples, or weighted by the sample weights.
+ACCURACY = {"sentiment": "plain", "frames": "weighted"}
 
 
 class RunError(ValueError):
     """The run folder cannot be used as asked; the message says why and what to do."""
 
 
-def compile_model(model, task, settings):
-    """Adam with the settings' learning rate and clipping; the task's loss and accuracy."""
+def compile_model(model, task, settings, clipnorm_divisor=1):
+    """Adam with the settings' learning rate, clipping and weight average; the task's loss and accuracy.
+
+    The optimizer clips each gradient at the settings' clipnorm / `clipnorm_divisor`
+    (`distribute.CustomLoop` passes it each replica's share of the gradient).
+    """
+    clipnorm = settings.resolved_clipnorm()
+    if clipnorm is not None:
+        clipnorm /= clipnorm_divisor
     optimizer = keras.optimizers.Adam(
-        settings.learning_rate,
-        clipnorm=settings.resolved_clipnorm(),
-        use_ema=settings.ema > 0,
-        ema_momentum=settings.ema or 0.99,
+        settings.learning_rate, clipnorm=clipnorm, use_ema=settings.ema > 0, ema_momentum=settings.ema or 0.99
     )
     if task == "sentiment":
         loss = "sparse_categorical_crossentropy"
@@ -146,10 +155,12 @@ def check_run_folder(out, settings, overwrite=False):
             f"{out} holds a finished {earlier.get('model')} run: pass a new --out folder, "
             "or --overwrite to delete it and train afresh."
         )
+    # Runs from before a setting existed had its default.
+    earlier = {**dataclasses.asdict(Settings()), **earlier}
     changed = [
-        f"--{key.replace('_', '-')} {earlier.get(key)!r} -> {value!r}"
+        f"--{key.replace('_', '-')} {earlier[key]!r} -> {value!r}"
         for key, value in dataclasses.asdict(settings).items()
-        if key not in RESUMABLE_CHANGES and earlier.get(key) != value
+        if key not in RESUMABLE_CHANGES and earlier[key] != value
     ]
     if changed:
         raise RunError(
@@ -194,18 +205,52 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     the same settings resumes from its last finished epoch; `overwrite`
     deletes the run in `out` (once the data has loaded) and trains afresh.
     Raises TrainingDiverged, leaving the last finished epoch's checkpoint,
-    when the loss becomes NaN or infinite.
+    when the loss becomes NaN or infinite. Under `--strategy multi_worker`
+    the workers other than the chief train, write nothing to `out` and
+    return None.
     """
     out = pathlib.Path(out)
+    # First: MultiWorkerMirroredStrategy must configure the collective ops before any other TensorFlow work.
+    strategy = distribute.make_strategy(settings.strategy)
+    if not distribute.is_chief(strategy):
+        return _train_as_worker(settings, out, strategy, verbose, overwrite)
+    return _train(settings, out, strategy, command, verbose, overwrite)
+
+
+def _train_as_worker(settings, out, strategy, verbose, overwrite):
+    """A worker other than the chief: the same training, into a temporary folder deleted at the end.
+
+    It starts from the chief's checkpoint when `out` holds one (a filesystem
+    all workers share), so that an interrupted run resumes on every worker.
+    """
+    with tempfile.TemporaryDirectory(prefix="zoo-worker-") as temporary:
+        run_dir = pathlib.Path(temporary) / "run"
+        earlier = None if overwrite else check_run_folder(out, settings)
+        if earlier:
+            shutil.copytree(out / CHECKPOINT, run_dir / CHECKPOINT)
+            shutil.copy(out / "config.json", run_dir / "config.json")
+        _train(settings, run_dir, strategy, command=None, verbose=0, overwrite=False, chief=False)
+    return None
+
+
+def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     spec = models.get(settings.model)
     earlier = check_run_folder(out, settings, overwrite)
     prepared = data.prepare(spec.task, settings, vocabularies=earlier and earlier["vocabularies"])
     keras.utils.set_random_seed(settings.seed)
-    model = spec.build(prepared.info, settings)
-    compile_model(model, spec.task, settings)
+    custom_loop = settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES
+    with strategy.scope(), distribute.dtype_policy(settings.mixed_precision):
+        model = spec.build(prepared.info, settings)
+        if custom_loop:
+            compile_model(model, spec.task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
+        else:
+            compile_model(model, spec.task, settings)
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
     parameters = model.count_params()
-    print(f"{spec.name}: {parameters:,} parameters, {settings.cell} cell, on {prepared.loaded.name}")
+    if chief:
+        replicas = strategy.num_replicas_in_sync
+        on_replicas = f", {replicas} replicas" if replicas > 1 else ""
+        print(f"{spec.name}: {parameters:,} parameters, {settings.cell} cell, on {prepared.loaded.name}{on_replicas}")
 
     if overwrite:
         shutil.rmtree(out, ignore_errors=True)
@@ -223,7 +268,8 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
         "working_directory": os.getcwd(),
     }
     if earlier:
-        print(f"Resuming the interrupted run in {out} from epoch {saved_epochs(out) + 1}.")
+        if chief:
+            print(f"Resuming the interrupted run in {out} from epoch {saved_epochs(out) + 1}.")
         config["started"] = earlier["started"]
     else:
         config["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -233,7 +279,8 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     callbacks = [
         AtomicBackupAndRestore(str(out / CHECKPOINT)),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-        ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True, verbose=1),
+        ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True,
+                               verbose=int(chief)),
         keras.callbacks.TensorBoard(str(out / "logs")),
     ]
     if settings.ema:
@@ -241,19 +288,42 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     schedule = learning_rate_schedule(settings)
     if schedule is not None:
         callbacks.append(schedule)
+    callbacks.append(StopOnDivergence())
     start = time.perf_counter()
-    model.fit(
-        prepared.batches["train"],
-        validation_data=prepared.batches["validation"],
-        # The tf.data pipeline already shuffles, with the run's seed; Keras
-        # would only warn that it ignores its own shuffle on a dataset.
-        shuffle=False,
-        epochs=settings.epochs,
-        callbacks=[*callbacks, StopOnDivergence()],
-        verbose=verbose,
-    )
+    if custom_loop:
+        loop = distribute.CustomLoop(model, strategy, ACCURACY.get(spec.task))
+        loop.fit(
+            prepared.batches["train"],
+            prepared.batches["validation"],
+            epochs=settings.epochs,
+            callbacks=callbacks,
+            initial_epoch=saved_epochs(out),
+            verbose=1 if verbose == "auto" else verbose,
+        )
+    else:
+        model.fit(
+            prepared.batches["train"],
+            validation_data=prepared.batches["validation"],
+            # The tf.data pipeline already shuffles, with the run's seed; Keras
+            # would only warn that it ignores its own shuffle on a dataset.
+            shuffle=False,
+            epochs=settings.epochs,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     training_seconds = time.perf_counter() - start
+    spread = loop.weight_spread() if custom_loop else None
+    if spread is not None and strategy.num_replicas_in_sync > 1:
+        print(f"Weights of the {strategy.num_replicas_in_sync} replicas differ by at most {spread:g}.")
+    if not chief:
+        # Waits for the chief to write the run folder: a worker that leaves
+        # early makes the chief's TensorFlow report it as crashed.
+        loop.barrier()
+        return None
 
+    if settings.strategy != "default" or settings.mixed_precision:
+        # Exports, evaluation and model.keras take a float32 model of one device.
+        model = plain_copy(model, spec, prepared.info, settings)
     with atomic.replacing(out / "model.keras") as temporary:
         model.save(temporary)
     endpoints = export.export_saved_model(
@@ -266,8 +336,25 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
 
     metrics = evaluation.evaluate_keras(model, config, prepared, "test")
     metrics["training_seconds"] = round(training_seconds, 1)
+    if spread is not None:
+        metrics["replica_weight_spread"] = spread
     write_json(out / "metrics.json", metrics)
+    if custom_loop:
+        loop.barrier()
     return metrics
+
+
+def plain_copy(model, spec, info, settings):
+    """`model` rebuilt outside any strategy with float32 layers, holding its weights and optimizer state."""
+    copy = spec.build(info, settings)
+    copy.set_weights(model.get_weights())
+    compile_model(copy, spec.task, settings)
+    copy.optimizer.build(copy.trainable_variables)
+    # Under mixed precision the trained optimizer wraps Adam in a loss scaler.
+    trained = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    for variable, value in zip(copy.optimizer.variables, trained.variables, strict=True):
+        variable.assign(value)
+    return copy
 
 
 def plot_history(history_csv, png, title):
