@@ -8,6 +8,7 @@
 
 import argparse
 import csv
+import dataclasses
 import pathlib
 import statistics
 import time
@@ -157,8 +158,6 @@ def parameters_of(settings):
 
 def units_for_parameters(settings, budget):
     """The largest units, at most `settings.units`, whose model has no more than `budget` parameters."""
-    import dataclasses
-
     for units in range(settings.units, 0, -1):
         if parameters_of(dataclasses.replace(settings, units=units)) <= budget:
             return units
