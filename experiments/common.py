@@ -183,13 +183,14 @@ def summarise(rows, keys, metric):
 def bar_plot(summary, variant, title, path):
     """One panel per task: a bar per `variant` value with its mean test accuracy, ± std, and its parameters."""
     tasks = list(dict.fromkeys(row["task"] for row in summary))
-    figure, axes = pyplot().subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+    bars = max(sum(row["task"] == task for row in summary) for task in tasks)
+    figure, axes = pyplot().subplots(1, len(tasks), figsize=((1.5 * bars + 1) * len(tasks), 4), squeeze=False)
     for axis, task in zip(axes[0], tasks):
         rows = [row for row in summary if row["task"] == task]
         means = [row["accuracy_mean"] for row in rows]
         stds = [row["accuracy_std"] for row in rows]
         axis.bar(range(len(rows)), means, yerr=stds, capsize=5, color="tab:blue", alpha=0.8)
-        axis.set_xticks(range(len(rows)), [f"{row[variant]}\n{row['parameters']:,} params" for row in rows])
+        axis.set_xticks(range(len(rows)), [f"{row[variant]}\n{row['parameters']:,}\nparameters" for row in rows])
         # Differences are a point or two: a zoomed axis shows them, the labels give the values.
         low, high = min(m - s for m, s in zip(means, stds)), max(m + s for m, s in zip(means, stds))
         margin = max(high - low, 0.01)

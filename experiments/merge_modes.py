@@ -1,6 +1,6 @@
 """Claim 2 (SPEC §3): merging the two directions by sum "usually beats" concat.
 
-    python experiments/merge_modes.py            # the full run: about 10 minutes on 2 idle cores
+    python experiments/merge_modes.py            # the full run: 10.5 minutes, 6.5 of them CPU time
     python experiments/merge_modes.py --quick    # a smoke test: 32 examples, 1 epoch, 8 units
 
 Trains bidirectional models whose directions are merged by sum, concat and
@@ -15,7 +15,8 @@ parameters. Training seconds are in the CSV too. Training budgets:
 `common.BIDIRECTIONAL_TASKS`.
 
 Writes results.csv (one row per run), summary.csv (mean and standard
-deviation over seeds) and merge_modes.png.
+deviation over seeds) and merge_modes.png. (Times on this project's 2 cores
+shared with other jobs.)
 """
 
 import dataclasses
