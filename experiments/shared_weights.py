@@ -1,6 +1,6 @@
 """Claim 3 (SPEC §3, the article's open question): should the two directions share weights?
 
-    python experiments/shared_weights.py            # the full run: about 13 minutes on 2 idle cores
+    python experiments/shared_weights.py            # the full run: 14.7 minutes, 9.3 of them CPU time
     python experiments/shared_weights.py --quick    # a smoke test: 32 examples, 1 epoch, 8 units
 
 Trains bidirectional models (merged by sum) whose forward and backward
@@ -14,7 +14,8 @@ the same layer, so the shared models have fewer, and the CSV says how many.
 Training budgets: `common.BIDIRECTIONAL_TASKS`.
 
 Writes results.csv (one row per run), summary.csv (mean and standard
-deviation over seeds) and shared_weights.png.
+deviation over seeds) and shared_weights.png. (Times on this project's 2
+cores shared with other jobs.)
 """
 
 import dataclasses
