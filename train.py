@@ -74,6 +74,11 @@ def parser():
     add("--bidirectional", action=argparse.BooleanOptionalAction,
         help="bidirectional recurrent layers (framewise, seq2seq encoder); --no-bidirectional is the "
         "real-time variant (default: bidirectional)")
+    add("--merge", choices=["sum", "concat", "ave", "mul"],
+        help="how bidirectional layers join their two directions; concat doubles the width (default: sum)")
+    add("--share-weights", choices=["none", "input", "recurrent", "all"],
+        help="tie the two directions' W_xh and b (input), W_hh (recurrent) or all three; basic cell only "
+        "(default: none)")
     add("--window", type=positive_int, help=f"frames per window of window_ffn, odd (default: {defaults.window})")
     add("--max-length", type=positive_int, help=f"cut training texts to this many tokens (default: {per_model})")
     add("--sequence-length", type=positive_int,
@@ -136,8 +141,12 @@ def main(argv=None):
         arguments.error(f"argument --ema: must be in [0, 1), e.g. 0.99, got {args.ema}")
     if args.bigram_buckets is not None and args.bigram_buckets < 0:
         arguments.error(f"argument --bigram-buckets: must be 0 (off) or a number of buckets, got {args.bigram_buckets}")
+    if args.share_weights not in (None, "none") and args.cell != "basic":
+        arguments.error(f"argument --share-weights: basic cell only (it ties BasicRNN weights), not --cell {args.cell}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
     del options["overwrite"], options["debug"]
+    if options["share_weights"] == "none":
+        options["share_weights"] = None
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")

@@ -98,6 +98,34 @@ def test_window_ffn_first_layer_is_1599_wide_for_41_frames_of_39_features():
     assert tuple(model.get_layer("dense_1").kernel.shape) == (1599, 16)
 
 
+@pytest.mark.parametrize("name", ["framewise", "dense_birnn_dense", "sentiment"])
+def test_concat_merge_doubles_the_width_after_the_bidirectional_layer(name):
+    widths = {}
+    for merge in ("sum", "concat"):
+        model = models.get(name).build(tiny_info(), for_model(name, units=8, embedding_dim=4, merge=merge))
+        following = {"framewise": "output", "dense_birnn_dense": "dense_out_1", "sentiment": "output"}[name]
+        widths[merge] = model.get_layer(following).kernel.shape[0]
+    # sentiment pools mean and max, so its output layer sees twice the recurrent width either way.
+    assert widths["concat"] == 2 * widths["sum"]
+
+
+@pytest.mark.parametrize(
+    "share_weights,weights,parameters",
+    # FEATURES=5 inputs, 8 units: W_xh 5x8=40, W_hh 8x8=64, b 8, per direction.
+    [(None, 6, 2 * 112), ("input", 4, 112 + 64), ("recurrent", 5, 112 + 48), ("all", 3, 112)],
+)
+def test_shared_weights_leave_one_copy_of_each_tied_matrix(share_weights, weights, parameters, tmp_path):
+    settings = for_model("framewise", units=8, share_weights=share_weights, merge="concat")
+    model = models.get("framewise").build(tiny_info(), settings)
+    layer = model.get_layer("recurrent_1")
+    assert len(layer.trainable_weights) == weights
+    assert sum(int(np.prod(weight.shape)) for weight in layer.trainable_weights) == parameters
+
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras").get_layer("recurrent_1")
+    assert len(reloaded.trainable_weights) == weights and reloaded.share_weights == share_weights
+
+
 def test_real_time_framewise_output_ignores_future_frames():
     info = tiny_info()
     model = models.get("framewise").build(info, for_model("framewise", units=8, bidirectional=False))

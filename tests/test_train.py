@@ -102,6 +102,9 @@ def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
         (["--window", "4"], "must be odd"),
         (["--epochs", "0"], "positive integer"),
         (["--ema", "1"], "must be in [0, 1)"),
+        (["--merge", "max"], "'sum', 'concat', 'ave', 'mul'"),
+        (["--share-weights", "both"], "'none', 'input', 'recurrent', 'all'"),
+        (["--cell", "lstm", "--share-weights", "all"], "basic cell only"),
         (["--unknown-flag"], "unrecognized arguments"),
     ],
 )
@@ -110,6 +113,19 @@ def test_bad_flag_values_exit_2_listing_the_valid_ones(arguments, listed, capsys
         train.main(arguments)
     assert exit.value.code == 2
     assert listed in capsys.readouterr().err
+
+
+def test_merge_and_share_weights_reach_the_model_and_its_config(tmp_path):
+    out = tmp_path / "run"
+    dataset = write_frames_npz(tmp_path / "frames.npz")
+    arguments = ["--model", "framewise", "--dataset", dataset, "--units", "4", "--epochs", "1",
+                 "--merge", "concat", "--share-weights", "recurrent", "--out", out]
+    assert train.main(map(str, arguments)) == 0
+    settings = json.loads((out / "config.json").read_text())["settings"]
+    assert (settings["merge"], settings["share_weights"]) == ("concat", "recurrent")
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.get_layer("output").kernel.shape[0] == 8
+    assert len(model.get_layer("recurrent_1").trainable_weights) == 5
 
 
 def test_unknown_dataset_lists_the_known_ones_and_writes_nothing(tmp_path, capsys):
@@ -134,7 +150,7 @@ def test_help_documents_every_flag_with_its_default():
     result = run_script("train.py", "--help")
     assert result.returncode == 0
     for flag in ["--model", "--dataset", "--epochs", "--batch-size", "--learning-rate", "--units", "--cell",
-                 "--clipnorm", "--seed", "--limit", "--out", "--list"]:
+                 "--clipnorm", "--seed", "--limit", "--out", "--list", "--merge", "--share-weights"]:
         assert flag in result.stdout
     assert result.stdout.count("default") >= 15
 

@@ -31,6 +31,10 @@ class Settings:
     clipnorm: float | None = None
     depth: int = 1
     bidirectional: bool = True
+    # How a bidirectional layer joins its directions: "sum" (SPEC §3's default), "concat", "ave" or "mul".
+    merge: str = "sum"
+    # Weights tied between the two directions (basic cell only): None, "input", "recurrent" or "all".
+    share_weights: str | None = None
     window: int = 41
     # Training sequences longer than this many tokens are cut (text models); None keeps them whole.
     max_length: int | None = None

@@ -18,9 +18,13 @@ def recurrent(cell, units, **kwargs):
     raise ValueError(f"Unknown cell {cell!r}: use one of {', '.join(CELLS)}.")
 
 
-def bidirectional(cell, units, merge_mode="sum", name=None, **kwargs):
-    """A forward and a backward `recurrent` layer merged frame by frame (SPEC §3), summed by default."""
-    return Bidirectional(recurrent(cell, units, **kwargs), merge_mode=merge_mode, name=name)
+def bidirectional(cell, units, merge_mode="sum", share_weights=None, name=None, **kwargs):
+    """A forward and a backward `recurrent` layer merged frame by frame (SPEC §3), summed by default.
+
+    `share_weights` ("input", "recurrent", "all") ties the directions' weights; basic cell only.
+    """
+    layer = recurrent(cell, units, **kwargs)
+    return Bidirectional(layer, merge_mode=merge_mode, share_weights=share_weights, name=name)
 
 
 def state_count(cell):

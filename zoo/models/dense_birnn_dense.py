@@ -20,7 +20,10 @@ def build(info, settings):
     for index in range(2):
         x = keras.layers.Dense(settings.units, activation="relu", name=f"dense_in_{index + 1}")(x)
     for index in range(settings.depth):
-        x = bidirectional(settings.cell, settings.units, return_sequences=True, name=f"birnn_{index + 1}")(x)
+        x = bidirectional(
+            settings.cell, settings.units, settings.merge, settings.share_weights,
+            return_sequences=True, name=f"birnn_{index + 1}",
+        )(x)
         x = keras.layers.Dropout(settings.dropout)(x)
     for index in range(2):
         x = keras.layers.Dense(settings.units, activation="relu", name=f"dense_out_{index + 1}")(x)

@@ -19,7 +19,9 @@ def build(info, settings):
     for index in range(settings.depth):
         name = f"recurrent_{index + 1}"
         if settings.bidirectional:
-            x = bidirectional(settings.cell, settings.units, return_sequences=True, name=name)(x)
+            x = bidirectional(
+                settings.cell, settings.units, settings.merge, settings.share_weights, return_sequences=True, name=name
+            )(x)
         else:
             x = recurrent(settings.cell, settings.units, return_sequences=True, name=name)(x)
         x = keras.layers.Dropout(settings.dropout)(x)

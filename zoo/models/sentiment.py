@@ -133,7 +133,9 @@ def build(info, settings):
     # channels and single values both held validation accuracy best (docs/results.md).
     x = keras.layers.SpatialDropout1D(settings.dropout)(x)
     x = keras.layers.Dropout(settings.dropout)(x)
-    x = bidirectional(settings.cell, settings.units, return_sequences=True, name="birnn")(x)
+    x = bidirectional(
+        settings.cell, settings.units, settings.merge, settings.share_weights, return_sequences=True, name="birnn"
+    )(x)
     x = MaskedMeanMax(name="pooling")(x)
     x = keras.layers.Dropout(settings.dropout)(x)
     probabilities = keras.layers.Dense(info.num_classes, activation="softmax", name="output")(x)

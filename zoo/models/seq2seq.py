@@ -23,7 +23,9 @@ def build(info, settings):
         info.source_vocabulary_size, settings.embedding_dim, mask_zero=True, name="source_embedding"
     )(source)
     if settings.bidirectional:
-        encoder = bidirectional(settings.cell, settings.units, return_state=True, name="encoder")
+        encoder = bidirectional(
+            settings.cell, settings.units, settings.merge, settings.share_weights, return_state=True, name="encoder"
+        )
     else:
         encoder = recurrent(settings.cell, settings.units, return_state=True, name="encoder")
     states = _encoder_states(encoder, encoder(embedded_source), settings.cell)
