@@ -17,7 +17,7 @@ to the input frame `distance` steps before the output, for the models of the
 longest k, freshly initialised and after training. A vanishing gradient
 falls exponentially with the distance.
 
-    python experiments/vanishing_gradients.py            # the full run: 31 min on 2 busy shared cores, 15 min of CPU
+    python experiments/vanishing_gradients.py            # the full run: 13 min on 2 idle cores (31 min while shared)
     python experiments/vanishing_gradients.py --quick    # seconds; checks the script runs, not the claim
 
 Writes to --out (default experiments/results/vanishing_gradients/):
