@@ -241,10 +241,8 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     custom_loop = settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES
     with strategy.scope(), distribute.dtype_policy(settings.mixed_precision):
         model = spec.build(prepared.info, settings)
-        if custom_loop:
-            compile_model(model, spec.task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
-        else:
-            compile_model(model, spec.task, settings)
+        # One replica (the default strategy) divides by 1: model.fit clips as before.
+        compile_model(model, spec.task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
     parameters = model.count_params()
     if chief:
