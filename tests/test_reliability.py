@@ -90,7 +90,7 @@ def test_a_crash_mid_export_keeps_the_previous_tflite_and_saved_model(tiny_run, 
 # Divergence.
 
 
-def compile_with_a_loss_that_turns_nan_at_step_2(model, task, settings):
+def compile_with_a_loss_that_turns_nan_at_step_2(model, task, settings, clipnorm_divisor=1):
     optimizer = keras.optimizers.Adam(settings.learning_rate)
 
     def loss(labels, probabilities):
