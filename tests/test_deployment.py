@@ -123,6 +123,18 @@ def test_keras_saved_model_and_tflite_agree(run_of, name):
         assert_agree(row_expected, lite, f"{name} TF Lite, length {length}")
 
 
+@pytest.mark.parametrize("name", ["sentiment", "seq2seq"])
+def test_saved_model_stores_each_weight_once(run_of, name):
+    run = run_of(name)
+    model, _ = load_run(run)
+    reader = tf.train.load_checkpoint(str(run / "saved_model" / "variables" / "variables"))
+    stored = sum(
+        int(np.prod(shape)) for key, shape in reader.get_variable_to_shape_map().items()
+        if key.endswith("VARIABLE_VALUE") and reader.get_variable_to_dtype_map()[key].is_floating
+    )
+    assert stored == model.count_params()
+
+
 def test_saved_models_load_with_tensorflow_alone(run_of, tmp_path):
     """A fresh Python without this repository on its path calls every SavedModel's serving_default on raw inputs."""
     names = list(models.MODELS)

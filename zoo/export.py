@@ -121,7 +121,8 @@ def export_saved_model(model, task, vectorizers, vocabularies, label_names, path
     Returns the endpoints' names.
     """
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # Not `archive.track(model)`: the endpoints' variables are tracked anyway, and tracking the
+    # model too stores every weight twice (keras-team/keras#23553), doubling the SavedModel.
     for vectorizer in vectorizers.values():
         if not vectorizer.built:
             # Export tracks built layers only; one call builds it.
