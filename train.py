@@ -65,8 +65,9 @@ def parser():
     add("--bigram-buckets", type=int,
         help=f"hash buckets of character-bigram embeddings, sentiment; 0 turns them off (default: {per_model})")
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
-    add("--cell", choices=models.CELLS, default=defaults.cell,
-        help="the article's basic recurrent cell, or Keras's LSTM/GRU (default: %(default)s)")
+    add("--cell", choices=models.CELLS,
+        help=f"the article's basic recurrent cell, or Keras's LSTM/GRU (default: {defaults.cell}; sentiment: "
+        f"{models.get('sentiment').defaults['cell']})")
     add("--clipnorm", type=non_negative_float,
         help="clip each gradient's norm against exploding gradients; 0 turns it off "
         "(default: 1.0 for the basic cell, off for LSTM/GRU)")
@@ -141,13 +142,14 @@ def main(argv=None):
         arguments.error(f"argument --ema: must be in [0, 1), e.g. 0.99, got {args.ema}")
     if args.bigram_buckets is not None and args.bigram_buckets < 0:
         arguments.error(f"argument --bigram-buckets: must be 0 (off) or a number of buckets, got {args.bigram_buckets}")
-    if args.share_weights not in (None, "none") and args.cell != "basic":
-        arguments.error(f"argument --share-weights: basic cell only (it ties BasicRNN weights), not --cell {args.cell}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
     del options["overwrite"], options["debug"]
     if options["share_weights"] == "none":
         options["share_weights"] = None
     settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
+    if settings.share_weights is not None and settings.cell != "basic":
+        arguments.error(f"argument --share-weights: basic cell only (it ties BasicRNN weights), not the {settings.cell} "
+                        f"cell: add --cell basic")
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
     try:

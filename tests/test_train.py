@@ -31,7 +31,7 @@ def test_train_writes_every_output(trained_run):
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "sentiment" and config["dataset"] == "product_reviews_zh"
     assert config["settings"]["limit"] == 64 and config["settings"]["units"] == 8
-    assert config["settings"]["cell"] == "basic"
+    assert config["settings"]["cell"] == "gru"  # sentiment's registry default
     assert "train.py" in config["command"] and "--limit" in config["command"]
     assert {"tensorflow", "keras", "python"} <= set(config["versions"])
     assert config["vocabularies"]["text"]["tokens"] == "chars"
@@ -105,6 +105,7 @@ def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
         (["--merge", "max"], "'sum', 'concat', 'ave', 'mul'"),
         (["--share-weights", "both"], "'none', 'input', 'recurrent', 'all'"),
         (["--cell", "lstm", "--share-weights", "all"], "basic cell only"),
+        (["--model", "sentiment", "--share-weights", "all"], "not the gru cell: add --cell basic"),
         (["--unknown-flag"], "unrecognized arguments"),
     ],
 )

@@ -38,9 +38,11 @@ MODELS = {
     for spec in (
         ModelSpec(
             "sentiment", sentiment.build, "sentiment", "product_reviews_zh",
-            "many-to-one: characters + hashed bigrams -> Bi-RNN (sum) -> mean + max over real frames -> softmax",
-            dict(units=64, embedding_dim=32, bigram_buckets=20011, epochs=3, batch_size=32, learning_rate=0.001,
-                 schedule="cosine", label_smoothing=0.1, ema=0.995, dropout=0.5, max_length=300),
+            "many-to-one: characters + hashed bigrams -> Bi-GRU (sum; --cell basic for the article's) -> "
+            "mean + max over real frames -> softmax",
+            # The GRU and 200,003 buckets reach the 0.85; the basic cell stays near 0.84 (docs/results.md).
+            dict(cell="gru", units=64, embedding_dim=32, bigram_buckets=200003, epochs=3, batch_size=32,
+                 learning_rate=0.001, schedule="cosine", label_smoothing=0.1, ema=0.995, dropout=0.5, max_length=300),
         ),
         ModelSpec(
             "framewise", framewise.build, "frames", "spoken_digit_frames",
