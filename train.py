@@ -65,9 +65,11 @@ def parser():
     add("--bigram-buckets", type=int,
         help=f"hash buckets of character-bigram embeddings, sentiment; 0 turns them off (default: {per_model})")
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
+    own_cells = "".join(
+        f"; {name}: {spec.defaults['cell']}" for name, spec in models.MODELS.items() if "cell" in spec.defaults
+    )
     add("--cell", choices=models.CELLS,
-        help=f"the article's basic recurrent cell, or Keras's LSTM/GRU (default: {defaults.cell}; sentiment: "
-        f"{models.get('sentiment').defaults['cell']})")
+        help=f"the article's basic recurrent cell, or Keras's LSTM/GRU (default: {defaults.cell}{own_cells})")
     add("--clipnorm", type=non_negative_float,
         help="clip each gradient's norm against exploding gradients; 0 turns it off "
         "(default: 1.0 for the basic cell, off for LSTM/GRU)")

@@ -128,9 +128,10 @@ def test_saved_model_stores_each_weight_once(run_of, name):
     run = run_of(name)
     model, _ = load_run(run)
     reader = tf.train.load_checkpoint(str(run / "saved_model" / "variables" / "variables"))
+    dtypes = reader.get_variable_to_dtype_map()
     stored = sum(
         int(np.prod(shape)) for key, shape in reader.get_variable_to_shape_map().items()
-        if key.endswith("VARIABLE_VALUE") and reader.get_variable_to_dtype_map()[key].is_floating
+        if key.endswith("VARIABLE_VALUE") and dtypes[key].is_floating
     )
     assert stored == model.count_params()
 
