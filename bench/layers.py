@@ -4,19 +4,24 @@ Each contender is a per-frame classifier: frames (batch, time, features) ->
 recurrent layer (units) -> softmax over classes at every frame, trained with
 plain SGD. After warm-up, the contenders take turns, `--repeats` rounds of
 `--iterations` training steps each, and the table shows the median sequences
-per second and the ratio to Keras. Before timing, the zoo's layers are given
-Keras's weights and their outputs and gradients compared.
+per second and the ratio to Keras. The zoo's layers run twice: with the
+native kernel that training uses by default (zoo/layers/native_kernel.cc),
+and with the TensorFlow-ops loop it falls back to (zoo/layers/recurrence.py).
+Before timing, each is given Keras's weights and its training-mode outputs
+and gradients compared.
 
     python bench/layers.py            # the issue's shapes: batch 64, 100 steps, 39 -> 128 -> 61
     python bench/layers.py --quick    # a fast smoke run
 """
 
 import argparse
+import contextlib
 import os
 import pathlib
 import statistics
 import sys
 import time
+import unittest.mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -28,6 +33,7 @@ import tensorflow as tf
 import keras
 
 from zoo.layers import BasicRNN, Bidirectional
+from zoo.layers import native_kernel
 
 
 def parse_arguments():
@@ -57,7 +63,13 @@ def frame_classifier(recurrent_layer, arguments):
     return keras.Model(inputs, outputs)
 
 
-def keras_training_step(model):
+def kernel_choice(native):
+    """A context in which the zoo's layers trace with or without the native kernel (the switch is read while tracing)."""
+    return contextlib.nullcontext() if native else unittest.mock.patch.dict(os.environ, {native_kernel.SWITCH: "0"})
+
+
+def keras_training_step(model, frames, labels, native=True):
+    """A compiled SGD step for `model`, traced here, with or without the zoo's native kernel."""
     optimizer = keras.optimizers.SGD(0.01)
     optimizer.build(model.trainable_variables)
     loss_function = keras.losses.SparseCategoricalCrossentropy()
@@ -70,6 +82,8 @@ def keras_training_step(model):
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss
 
+    with kernel_choice(native):
+        step.get_concrete_function(frames, labels)
     return lambda frames, labels: step(frames, labels).numpy()
 
 
@@ -103,14 +117,14 @@ def torch_training_step(arguments, bidirectional):
     return step
 
 
-def check_same_numerics(ours, theirs, frames, labels):
-    """Gives `ours` the weights of `theirs`; returns max |difference| of outputs and of gradients."""
+def check_same_numerics(ours, theirs, frames, labels, native=True):
+    """Gives `ours` the weights of `theirs`; returns max |difference| of training-mode outputs and of gradients."""
     ours.set_weights(theirs.get_weights())
     loss_function = keras.losses.SparseCategoricalCrossentropy()
     results = []
     for model in (ours, theirs):
-        with tf.GradientTape() as tape:
-            outputs = model(frames)
+        with tf.GradientTape() as tape, kernel_choice(native):
+            outputs = model(frames, training=True)
             loss = loss_function(labels, outputs)
         results.append((outputs, tape.gradient(loss, model.trainable_variables)))
     (our_outputs, our_gradients), (their_outputs, their_gradients) = results
@@ -128,25 +142,40 @@ def main():
     units = arguments.units
 
     keras_uni = frame_classifier(keras.layers.SimpleRNN(units, return_sequences=True), arguments)
-    zoo_uni = frame_classifier(BasicRNN(units, return_sequences=True), arguments)
     keras_bi = frame_classifier(
         keras.layers.Bidirectional(keras.layers.SimpleRNN(units, return_sequences=True), merge_mode="sum"), arguments
     )
-    zoo_bi = frame_classifier(Bidirectional(BasicRNN(units, return_sequences=True)), arguments)
+    zoo_models = {
+        (kind, native): frame_classifier(
+            BasicRNN(units, return_sequences=True) if kind == "uni" else Bidirectional(BasicRNN(units, return_sequences=True)),
+            arguments,
+        )
+        for kind in ("uni", "bi")
+        for native in (True, False)
+    }
+    names = {"uni": "zoo BasicRNN", "bi": "zoo Bidirectional(BasicRNN)"}
+    loops = {True: "native kernel", False: "TensorFlow ops"}
 
     print(f"shapes: batch {arguments.batch_size}, {arguments.time_steps} steps, {arguments.features} inputs, "
           f"{units} units, softmax over {arguments.classes} classes; TensorFlow {tf.__version__}, Keras {keras.__version__}")
-    for name, ours, theirs in (("BasicRNN", zoo_uni, keras_uni), ("Bidirectional(BasicRNN)", zoo_bi, keras_bi)):
-        output_difference, gradient_difference = check_same_numerics(ours, theirs, frames, labels)
-        print(f"{name} vs Keras with the same weights: max |output diff| {output_difference:.1e}, "
-              f"max |gradient diff| {gradient_difference:.1e}")
+    if native_kernel.library() is None:
+        print("the native kernel could not be built (see the warning above): its rows time the TensorFlow-ops loop")
+    for (kind, native), ours in zoo_models.items():
+        theirs = keras_uni if kind == "uni" else keras_bi
+        output_difference, gradient_difference = check_same_numerics(ours, theirs, frames, labels, native)
+        print(f"{names[kind]}, {loops[native]}, vs Keras with the same weights: "
+              f"max |output diff| {output_difference:.1e}, max |gradient diff| {gradient_difference:.1e}")
 
-    contenders = {
-        "keras SimpleRNN": ("uni", keras_training_step(keras_uni)),
-        "zoo BasicRNN": ("uni", keras_training_step(zoo_uni)),
-        "keras Bidirectional(SimpleRNN, sum)": ("bi", keras_training_step(keras_bi)),
-        "zoo Bidirectional(BasicRNN)": ("bi", keras_training_step(zoo_bi)),
-    }
+    contenders = {"keras SimpleRNN": ("uni", keras_training_step(keras_uni, frames, labels))}
+    for native in (True, False):
+        contenders[f"{names['uni']}, {loops[native]}"] = (
+            "uni", keras_training_step(zoo_models["uni", native], frames, labels, native)
+        )
+    contenders["keras Bidirectional(SimpleRNN, sum)"] = ("bi", keras_training_step(keras_bi, frames, labels))
+    for native in (True, False):
+        contenders[f"{names['bi']}, {loops[native]}"] = (
+            "bi", keras_training_step(zoo_models["bi", native], frames, labels, native)
+        )
     torch_inputs = None
     try:
         import torch
@@ -177,9 +206,9 @@ def main():
 
     medians = {name: statistics.median(values) for name, values in throughput.items()}
     baselines = {"uni": medians["keras SimpleRNN"], "bi": medians["keras Bidirectional(SimpleRNN, sum)"]}
-    print(f"\n{'training throughput':40s} {'sequences/s':>12s} {'vs Keras':>9s}")
+    print(f"\n{'training throughput':45s} {'sequences/s':>12s} {'vs Keras':>9s}")
     for name, (kind, _) in contenders.items():
-        print(f"{name:40s} {medians[name]:12.0f} {medians[name] / baselines[kind]:8.2f}x")
+        print(f"{name:45s} {medians[name]:12.0f} {medians[name] / baselines[kind]:8.2f}x")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--units", "8", "--embedding-dim", "8"]
 
 
+def pytest_sessionstart(session):
+    """Builds the native kernel once, up front, so that the scripts the tests run find it in the cache."""
+    from zoo.layers import native_kernel
+
+    native_kernel.build()
+
+
 def run_script(script, *args, timeout=300):
     """Runs a script of the repository root in a fresh Python, as a user would."""
     return subprocess.run(

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo.layers import native_kernel
 from zoo.layers.recurrence import has_fast_gradient, run_recurrence
 
 
@@ -141,6 +142,11 @@ class BasicRNN(keras.layers.RNN):
     batch gives every sequence what it gets alone, and the final state is the
     state at its last real frame. `stateful=True` carries the final state of a
     batch into the next call, for streaming; `reset_states()` zeroes it.
+
+    In training on a CPU, float32 steps run in a compiled op
+    (zoo/layers/native_kernel.cc, built on first use); everything else, and
+    every inference graph, runs the TensorFlow-ops loop of
+    zoo/layers/recurrence.py. Both compute the same equations.
     """
 
     def __init__(
@@ -222,7 +228,7 @@ class BasicRNN(keras.layers.RNN):
             (initial_state,) = initial_state
         initial_state = ops.cast(initial_state, self.compute_dtype)
 
-        outputs, final_state = self.run_time_loop(sequences, initial_state, mask)
+        outputs, final_state = self.run_time_loop(sequences, initial_state, mask, training)
         if self.stateful:
             self.states[0].assign(final_state)
 
@@ -240,13 +246,15 @@ class BasicRNN(keras.layers.RNN):
             return output, final_state
         return output
 
-    def run_time_loop(self, sequences, initial_state, mask=None):
-        """The zoo's time loop (`zoo.layers.recurrence`) with this layer's weights.
+    def run_time_loop(self, sequences, initial_state, mask=None, training=False):
+        """The zoo's time loop with this layer's weights: the native op in training where it can, else TensorFlow ops.
 
         Returns every state, in frame order even when `go_backwards`, and the
         final state, in this layer's layout.
         """
-        return run_recurrence(
+        use_native = native_kernel.usable(sequences, self.cell.activation_name, training)
+        time_loop = native_kernel.run_native_recurrence if use_native else run_recurrence
+        return time_loop(
             sequences,
             initial_state,
             kernel=self.cell.kernel,

@@ -104,7 +104,8 @@ class Bidirectional(keras.layers.Bidirectional):
         # `go_backwards` marks the copy that reads the sequence from its end,
         # and outputs come back in frame order either way.
         (forward_states, forward_final), (backward_states, backward_final) = (
-            layer.run_time_loop(sequences, state, mask) for layer, state in zip((forward, backward), initial_states)
+            layer.run_time_loop(sequences, state, mask, training)
+            for layer, state in zip((forward, backward), initial_states)
         )
         if self.stateful:
             forward.states[0].assign(forward_final)

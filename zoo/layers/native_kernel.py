@@ -1,0 +1,190 @@
+"""The BasicRNN time loop as a compiled TensorFlow op (native_kernel.cc), for training on the CPU.
+
+`run_native_recurrence` has the contract of `zoo.layers.recurrence.run_recurrence`
+and computes the same equations; `BasicRNN` and `Bidirectional` call it when
+`usable` says so, and the TensorFlow-ops loop of recurrence.py otherwise. Only
+training uses it: inference graphs, which SavedModel export and TF Lite
+conversion trace, keep to TensorFlow's own ops, so they load with plain
+TensorFlow and run on phones.
+
+The op is compiled from source on first use, against the installed
+TensorFlow and for this machine's CPU (`-march=native`), with the C++ compiler
+in $CXX or `c++`, and cached in $ZOO_CACHE_DIR (default ~/.cache/zoo), keyed
+by everything that changes the binary. Set ZOO_NATIVE_KERNEL=0 to use the
+TensorFlow-ops loop everywhere.
+"""
+
+import functools
+import hashlib
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+
+import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
+
+SOURCE = pathlib.Path(__file__).with_name("native_kernel.cc")
+SWITCH = "ZOO_NATIVE_KERNEL"
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+
+# Tried in order. Eigen's AVX512-FP16 code does not build with GCC 12, so that
+# one extension is left out; the last entry builds for any CPU.
+_ARCHITECTURE_FLAGS = (["-march=native", "-mno-avx512fp16"], ["-march=native"], [])
+
+
+# Replicas of a tf.distribute strategy trace in threads of their own.
+_LOCK = threading.Lock()
+
+
+def cache_directory():
+    return pathlib.Path(os.environ.get("ZOO_CACHE_DIR") or pathlib.Path.home() / ".cache" / "zoo")
+
+
+def _warn_fallback(reason):
+    warnings.warn(
+        f"zoo: could not build the native BasicRNN kernel ({reason}), so training uses the slower "
+        "TensorFlow-ops loop; set ZOO_NATIVE_KERNEL=0 to silence this.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _cpu_description():
+    """What -march=native depends on: a library built for one CPU may not run on another."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _compile(compiler, architecture_flags, target):
+    """Runs the compiler; returns its last line of errors, or None on success."""
+    command = [
+        compiler, "-shared", "-fPIC", "-O3", *architecture_flags,
+        # Keep our Eigen, built for this CPU, apart from the copy inside TensorFlow.
+        "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wl,-Bsymbolic",
+        "-w", str(SOURCE), "-o", str(target),
+        *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags(),
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    if result.returncode == 0:
+        return None
+    return (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+
+
+def build():
+    """Path of the compiled op library, built if not cached; None, with a warning, if it cannot be built."""
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if compiler is None:
+        _warn_fallback("no C++ compiler found: install g++ or set CXX")
+        return None
+    key = hashlib.sha256(
+        "\n".join([SOURCE.read_text(), tf.__version__, compiler, _cpu_description(), sys.platform]).encode()
+    ).hexdigest()[:16]
+    path = cache_directory() / f"native_kernel-{key}.so"
+    if path.exists():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _warn_fallback(f"cannot create {path.parent}: {error.strerror}; set ZOO_CACHE_DIR to a writable folder")
+        return None
+    print(f"zoo: building the native BasicRNN kernel into {path} (once per machine, under a minute)",
+          file=sys.stderr, flush=True)
+    for architecture_flags in _ARCHITECTURE_FLAGS:
+        # Built beside its final name and renamed into place, so processes
+        # building at once never load a half-written file.
+        with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+            target = pathlib.Path(scratch) / path.name
+            error = _compile(compiler, architecture_flags, target)
+            if error is None:
+                os.replace(target, path)
+                return path
+    _warn_fallback(f"{compiler}: {error}")
+    return None
+
+
+@functools.cache
+def _load():
+    path = build()
+    if path is None:
+        return None
+    try:
+        return tf.load_op_library(str(path))
+    except (tf.errors.OpError, OSError) as error:
+        _warn_fallback(f"{path} does not load: {error}")
+        return None
+
+
+def library():
+    """The loaded op library (see `build`), or None; built and loaded once per process."""
+    with _LOCK:
+        return _load()
+
+
+def usable(sequences, activation_name, training):
+    """Whether this call can take the native op: float32 training on a CPU-only machine, outside XLA."""
+    if not training or os.environ.get(SWITCH, "1") == "0":
+        return False
+    if sequences.dtype != tf.float32 or activation_name not in ACTIVATIONS:
+        return False
+    # The op has a CPU kernel only: on a GPU or TPU, TensorFlow's own ops stay where the data is.
+    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        return False
+    # XLA (jit_compile=True) cannot compile an op it does not know.
+    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return False
+    return library() is not None
+
+
+def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, activation_name, mask=None,
+                          reverse=False, time_major=False):
+    """`zoo.layers.recurrence.run_recurrence` on the native op: same arguments, same results."""
+    operations = library()
+    sequences = tf.convert_to_tensor(sequences)
+    units = recurrent_kernel.shape[-1]
+    if bias is None:
+        bias = tf.zeros((units,), sequences.dtype)
+    # An empty mask stands for "every frame is real".
+    mask = tf.zeros((0,), tf.bool) if mask is None else tf.cast(mask, tf.bool)
+    attributes = dict(activation=activation_name, reverse=reverse, time_major=time_major)
+
+    @tf.custom_gradient
+    def recurrence(sequences, initial_state, kernel, bias, recurrent_kernel):
+        states, final_state = operations.zoo_basic_rnn(
+            sequences, initial_state, kernel, bias, recurrent_kernel, mask, **attributes
+        )
+
+        def gradient(states_gradient, final_state_gradient):
+            if states_gradient is None:
+                states_gradient = tf.zeros_like(states)
+            if final_state_gradient is None:
+                final_state_gradient = tf.zeros_like(final_state)
+            pre_activation_gradient, *weight_gradients = operations.zoo_basic_rnn_grad(
+                sequences, initial_state, recurrent_kernel, states, mask, states_gradient, final_state_gradient,
+                **attributes,
+            )
+            # dx = dz W_xh^T outside the op, so that TensorFlow drops it when
+            # the inputs need no gradient (a model's first layer).
+            sequences_gradient = tf.reshape(
+                tf.matmul(tf.reshape(pre_activation_gradient, (-1, units)), kernel, transpose_b=True),
+                tf.concat([tf.shape(sequences)[:2], tf.shape(kernel)[:1]], axis=0),
+            )
+            return (sequences_gradient, *weight_gradients)
+
+        return (states, final_state), gradient
+
+    weights = [tf.convert_to_tensor(t) for t in (initial_state, kernel, bias, recurrent_kernel)]
+    return recurrence(sequences, *weights)
