@@ -171,9 +171,19 @@ def test_without_a_working_compiler_it_warns_and_builds_nothing(compiler, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_unwritable_cache_warns_and_builds_nothing(monkeypatch, tmp_path):
-    not_a_folder = tmp_path / "file"
-    not_a_folder.write_text("")
-    monkeypatch.setenv("ZOO_CACHE_DIR", str(not_a_folder / "cache"))
+@pytest.mark.parametrize("cache", ["under_a_file", "existing_but_read_only"])
+def test_an_unwritable_cache_warns_and_builds_nothing(cache, monkeypatch, tmp_path):
+    if cache == "under_a_file":
+        (tmp_path / "file").write_text("")
+        folder = tmp_path / "file" / "cache"
+    else:
+        # Tests may run as root, who writes anywhere: refuse the write as the OS would.
+        folder = tmp_path
+
+        def refuse(**_):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(native_kernel.tempfile, "mkdtemp", refuse)
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(folder))
     with pytest.warns(RuntimeWarning, match="set ZOO_CACHE_DIR to a writable folder"):
         assert native_kernel.build() is None

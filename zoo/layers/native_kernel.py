@@ -98,20 +98,22 @@ def build():
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Built beside its final name and renamed into place, so processes
+        # building at once never load a half-written file.
+        scratch = pathlib.Path(tempfile.mkdtemp(dir=path.parent))
     except OSError as error:
-        _warn_fallback(f"cannot create {path.parent}: {error.strerror}; set ZOO_CACHE_DIR to a writable folder")
+        _warn_fallback(f"cannot write to {path.parent}: {error.strerror}; set ZOO_CACHE_DIR to a writable folder")
         return None
     print(f"zoo: building the native BasicRNN kernel into {path} (once per machine, under a minute)",
           file=sys.stderr, flush=True)
-    for architecture_flags in _ARCHITECTURE_FLAGS:
-        # Built beside its final name and renamed into place, so processes
-        # building at once never load a half-written file.
-        with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-            target = pathlib.Path(scratch) / path.name
-            error = _compile(compiler, architecture_flags, target)
+    try:
+        for architecture_flags in _ARCHITECTURE_FLAGS:
+            error = _compile(compiler, architecture_flags, scratch / path.name)
             if error is None:
-                os.replace(target, path)
+                os.replace(scratch / path.name, path)
                 return path
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     _warn_fallback(f"{compiler}: {error}")
     return None
 
