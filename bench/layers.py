@@ -64,8 +64,10 @@ def frame_classifier(recurrent_layer, arguments):
 
 
 def kernel_choice(native):
-    """A context in which the zoo's layers trace with or without the native kernel (the switch is read while tracing)."""
-    return contextlib.nullcontext() if native else unittest.mock.patch.dict(os.environ, {native_kernel.SWITCH: "0"})
+    """A context in which the zoo's layers trace with or without the native kernel (read while tracing)."""
+    if native:
+        return contextlib.nullcontext()
+    return unittest.mock.patch.dict(os.environ, {native_kernel.SWITCH: "0"})
 
 
 def keras_training_step(model, frames, labels, native=True):
@@ -145,12 +147,13 @@ def main():
     keras_bi = frame_classifier(
         keras.layers.Bidirectional(keras.layers.SimpleRNN(units, return_sequences=True), merge_mode="sum"), arguments
     )
+    zoo_layers = {
+        "uni": lambda: BasicRNN(units, return_sequences=True),
+        "bi": lambda: Bidirectional(BasicRNN(units, return_sequences=True)),
+    }
     zoo_models = {
-        (kind, native): frame_classifier(
-            BasicRNN(units, return_sequences=True) if kind == "uni" else Bidirectional(BasicRNN(units, return_sequences=True)),
-            arguments,
-        )
-        for kind in ("uni", "bi")
+        (kind, native): frame_classifier(make_layer(), arguments)
+        for kind, make_layer in zoo_layers.items()
         for native in (True, False)
     }
     names = {"uni": "zoo BasicRNN", "bi": "zoo Bidirectional(BasicRNN)"}
@@ -159,7 +162,8 @@ def main():
     print(f"shapes: batch {arguments.batch_size}, {arguments.time_steps} steps, {arguments.features} inputs, "
           f"{units} units, softmax over {arguments.classes} classes; TensorFlow {tf.__version__}, Keras {keras.__version__}")
     if native_kernel.library() is None:
-        print("the native kernel could not be built (see the warning above): its rows time the TensorFlow-ops loop")
+        print("the native kernel could not be built (see the warning above): "
+              "its rows time the TensorFlow-ops loop")
     for (kind, native), ours in zoo_models.items():
         theirs = keras_uni if kind == "uni" else keras_bi
         output_difference, gradient_difference = check_same_numerics(ours, theirs, frames, labels, native)

@@ -252,8 +252,7 @@ class BasicRNN(keras.layers.RNN):
         Returns every state, in frame order even when `go_backwards`, and the
         final state, in this layer's layout.
         """
-        use_native = native_kernel.usable(sequences, self.cell.activation_name, training)
-        time_loop = native_kernel.run_native_recurrence if use_native else run_recurrence
+        time_loop = native_kernel.run_native_recurrence if native_kernel.usable(sequences, training) else run_recurrence
         return time_loop(
             sequences,
             initial_state,

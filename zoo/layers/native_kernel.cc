@@ -11,9 +11,10 @@
 //
 // Why an op of our own, when recurrence.py already runs on TensorFlow ops:
 // - A step is a few small products (batch 64, 128 units: about a million
-//   multiply-adds each). TensorFlow's pip wheel compiles its Eigen kernels for
-//   plain AVX; built here with -march=native, the same Eigen products use
-//   AVX-512 and FMA where the CPU has them. And one op per pass replaces
+//   multiply-adds each). TensorFlow's start-up message says its pip wheel
+//   uses AVX2, AVX-512 and FMA in "performance-critical operations" only;
+//   built here with -march=native, Eigen's products use them wherever the CPU
+//   has them. And one op per pass replaces
 //   the dozen or so TensorFlow ops that recurrence.py schedules per step.
 // - Sequences in a batch never interact, so the batch is cut into blocks of
 //   rows, one per intra-op thread, and each block runs the whole time loop on
@@ -260,7 +261,8 @@ class ZooBasicRnnGrad : public BasicRnnOp {
     OP_REQUIRES_OK(context, context->allocate_output(4, recurrent_kernel.shape(), &recurrent_gradient));
 
     // Transposed once here rather than inside every step's product.
-    const Matrix w_hh_transposed = Eigen::Map<const Matrix>(recurrent_kernel.flat<float>().data(), units, units).transpose();
+    const Matrix w_hh_transposed =
+        Eigen::Map<const Matrix>(recurrent_kernel.flat<float>().data(), units, units).transpose();
     const Frames inputs = problem.inputs(), frames = problem.states();
     const float* x_data = sequences.flat<float>().data();
     const float* initial_data = initial_state.flat<float>().data();

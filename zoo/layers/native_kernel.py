@@ -29,9 +29,10 @@ import warnings
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
+from zoo.layers.recurrence import frames_gradient, plain_weights
+
 SOURCE = pathlib.Path(__file__).with_name("native_kernel.cc")
 SWITCH = "ZOO_NATIVE_KERNEL"
-ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 
 # Tried in order. Eigen's AVX512-FP16 code does not build with GCC 12, so that
 # one extension is left out; the last entry builds for any CPU.
@@ -136,11 +137,13 @@ def library():
         return _load()
 
 
-def usable(sequences, activation_name, training):
-    """Whether this call can take the native op: float32 training on a CPU-only machine, outside XLA."""
-    if not training or os.environ.get(SWITCH, "1") == "0":
-        return False
-    if sequences.dtype != tf.float32 or activation_name not in ACTIVATIONS:
+def usable(sequences, training):
+    """Whether this call can take the native op: float32 training on a CPU-only machine, outside XLA.
+
+    The activation is not checked here: the layers call either loop only for
+    `zoo.layers.recurrence.FAST_ACTIVATIONS`, which the op's attribute accepts.
+    """
+    if not training or os.environ.get(SWITCH, "1") == "0" or sequences.dtype != tf.float32:
         return False
     # The op has a CPU kernel only: on a GPU or TPU, TensorFlow's own ops stay where the data is.
     if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
@@ -156,9 +159,6 @@ def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kern
     """`zoo.layers.recurrence.run_recurrence` on the native op: same arguments, same results."""
     operations = library()
     sequences = tf.convert_to_tensor(sequences)
-    units = recurrent_kernel.shape[-1]
-    if bias is None:
-        bias = tf.zeros((units,), sequences.dtype)
     # An empty mask stands for "every frame is real".
     mask = tf.zeros((0,), tf.bool) if mask is None else tf.cast(mask, tf.bool)
     attributes = dict(activation=activation_name, reverse=reverse, time_major=time_major)
@@ -178,15 +178,9 @@ def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kern
                 sequences, initial_state, recurrent_kernel, states, mask, states_gradient, final_state_gradient,
                 **attributes,
             )
-            # dx = dz W_xh^T outside the op, so that TensorFlow drops it when
-            # the inputs need no gradient (a model's first layer).
-            sequences_gradient = tf.reshape(
-                tf.matmul(tf.reshape(pre_activation_gradient, (-1, units)), kernel, transpose_b=True),
-                tf.concat([tf.shape(sequences)[:2], tf.shape(kernel)[:1]], axis=0),
-            )
-            return (sequences_gradient, *weight_gradients)
+            # dx outside the op, where TensorFlow can prune it.
+            return (frames_gradient(pre_activation_gradient, kernel), *weight_gradients)
 
         return (states, final_state), gradient
 
-    weights = [tf.convert_to_tensor(t) for t in (initial_state, kernel, bias, recurrent_kernel)]
-    return recurrence(sequences, *weights)
+    return recurrence(sequences, *plain_weights(initial_state, kernel, bias, recurrent_kernel, sequences.dtype))

@@ -44,9 +44,37 @@ _GRADIENT_FROM_OUTPUT = {
 }
 
 
+# What both time loops (this one and native_kernel.py) can run.
+FAST_ACTIVATIONS = tuple(_GRADIENT_FROM_OUTPUT)
+
+
 def has_fast_gradient(activation_name):
-    """Whether `activation_name` can use `run_recurrence`."""
-    return activation_name in _GRADIENT_FROM_OUTPUT
+    """Whether `activation_name` can use `run_recurrence` (and `run_native_recurrence`)."""
+    return activation_name in FAST_ACTIVATIONS
+
+
+def plain_weights(initial_state, kernel, bias, recurrent_kernel, dtype):
+    """The loop's weights as plain tensors, a zero bias for None.
+
+    Plain tensors only: a variable read inside the custom gradient would need
+    its own gradient path.
+    """
+    if bias is None:
+        bias = tf.zeros((recurrent_kernel.shape[-1],), dtype)
+    return [tf.convert_to_tensor(t) for t in (initial_state, kernel, bias, recurrent_kernel)]
+
+
+def frames_gradient(pre_activation_gradient, kernel):
+    """dL/dx = dz W_xh^T for every frame at once: (a, b, units) -> (a, b, features).
+
+    Kept out of the loops, so that TensorFlow prunes it when the inputs need
+    no gradient (a model's first layer).
+    """
+    units = kernel.shape[-1]
+    return tf.reshape(
+        tf.matmul(tf.reshape(pre_activation_gradient, (-1, units)), kernel, transpose_b=True),
+        tf.concat([tf.shape(pre_activation_gradient)[:2], tf.shape(kernel)[:1]], axis=0),
+    )
 
 
 def _for_each_step(count, step, state):
@@ -88,8 +116,6 @@ def run_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, act
     gradient_through_activation = _GRADIENT_FROM_OUTPUT[activation_name]
     sequences = tf.convert_to_tensor(sequences)
     units = recurrent_kernel.shape[-1]
-    if bias is None:
-        bias = tf.zeros((units,), sequences.dtype)
     time_axis = 0 if time_major else 1
     mask_by_time = None
     if mask is not None:
@@ -156,21 +182,15 @@ def run_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, act
             carry, kernel_gradient, bias_gradient, recurrent_gradient, input_gradients = _for_each_step(
                 length, backward_step, loop_state
             )
-            # dx = dz W_xh^T for all frames at once, after the loop: when the
-            # inputs need no gradient (a model's first layer), TensorFlow
-            # prunes this and the stacking of dz.
-            stacked = input_gradients.stack()
-            sequence_gradient = tf.reshape(
-                tf.matmul(tf.reshape(stacked, (-1, units)), kernel, transpose_b=True),
-                tf.concat([tf.shape(stacked)[:2], tf.shape(kernel)[:1]], axis=0),
-            )
+            # When the inputs need no gradient, TensorFlow prunes this and the stacking of dz.
+            sequence_gradient = frames_gradient(input_gradients.stack(), kernel)
             if not time_major:
                 sequence_gradient = tf.transpose(sequence_gradient, [1, 0, 2])
             return sequence_gradient, carry, kernel_gradient, bias_gradient, recurrent_gradient
 
         return (outputs, final_state), gradient
 
-    # Plain tensors only: a variable read inside would need its own gradient path.
-    weights = [tf.convert_to_tensor(t) for t in (initial_state, kernel, bias, recurrent_kernel)]
-    outputs, final_state = recurrence(sequences, *weights)
+    outputs, final_state = recurrence(
+        sequences, *plain_weights(initial_state, kernel, bias, recurrent_kernel, sequences.dtype)
+    )
     return outputs, final_state
