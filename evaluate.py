@@ -21,17 +21,6 @@ import sys
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 
-# Longest --input text: a model trained on sentences need not take a book, and the user meant a sentence.
-MAX_INPUT_CHARACTERS = 10_000
-
-# The figure that `--quantize` compares, per task, and whether higher is better.
-MAIN_METRIC = {
-    "sentiment": ("accuracy", True),
-    "frames": ("frame_accuracy", True),
-    "translation": ("bleu", True),
-    "language_model": ("bits_per_character", False),
-}
-
 
 def parser():
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,79 +89,26 @@ def print_table(metrics):
 
 def run_on_input(kind, artifact, config, args):
     """Runs the model on the user's --input and prints the answer."""
-    import numpy as np
     import tensorflow as tf
 
-    from zoo import data, export
+    from zoo import data, tasks
 
-    task = config["task"]
+    task = tasks.get(config["task"])
     if kind == "tflite":
         raise ValueError("--input needs the run folder or its saved_model/ folder: the TF Lite model takes token ids.")
-    if task != "frames" and not args.input.strip():
-        raise ValueError("--input is empty: pass some text, e.g. --input \"a sentence\".")
-    if task != "frames" and len(args.input) > MAX_INPUT_CHARACTERS:
-        raise ValueError(
-            f"--input has {len(args.input):,} characters, more than {MAX_INPUT_CHARACTERS:,}: pass a shorter text."
-        )
+    task.check_input(args.input)
     if kind == "saved_model":
-        loaded = tf.saved_model.load(str(artifact))
-        functions = {"serve": loaded.serve, "beam_search": getattr(loaded, "beam_search", None)}
+        source = tf.saved_model.load(str(artifact))
+        functions = {"serve": source.serve, "beam_search": getattr(source, "beam_search", None)}
     else:
         import keras
 
-        model = keras.saving.load_model(artifact)
+        source = keras.saving.load_model(artifact)
         vocabularies = config["vocabularies"]
         vectorizers = data.vectorizers_from_vocabularies(vocabularies)
-        endpoints = export.serving_functions(model, task, vectorizers, vocabularies, config["label_names"])
+        endpoints = task.serving_functions(source, vectorizers, vocabularies, config["label_names"])
         functions = {name: function for name, (function, _) in endpoints.items()}
-
-    if task == "frames":
-        path = pathlib.Path(args.input)
-        if path.suffix != ".npz" or not path.is_file():
-            raise ValueError(f"--input {args.input!r}: frame models take an existing .npz file with `features` (time, dim).")
-        try:
-            with np.load(path) as archive:
-                features = archive["features"].astype(np.float32) if "features" in archive else None
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{path} is not a readable .npz file ({error}): save it with numpy.savez.") from None
-        if features is None:
-            raise ValueError(f"{path} has no `features` array: save one of shape (time, dim).")
-        dim = frame_dim(kind, model if kind == "keras" else loaded)
-        if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != dim:
-            raise ValueError(
-                f"{path}: `features` has shape {features.shape}, the model takes (time, {dim}) with time >= 1: "
-                "save the frames the model was trained on, one row per frame."
-            )
-        if not np.isfinite(features).all():
-            raise ValueError(f"{path}: `features` holds NaN or infinite values: pass finite features.")
-        outputs = functions["serve"](tf.constant(features[None]))
-        names = config["label_names"]
-        labels = [names[index] for index in outputs["labels"].numpy()[0]]
-        print(" ".join(labels))
-        return
-    text = tf.constant([args.input])
-    if task == "sentiment":
-        outputs = functions["serve"](text)
-        probabilities = outputs["probabilities"].numpy()[0]
-        print(outputs["label"].numpy()[0].decode("utf-8"))
-        for name, probability in zip(config["label_names"], probabilities):
-            print(f"  {name}: {probability:.3f}")
-    elif task == "translation":
-        if args.beam > 1:
-            outputs = functions["beam_search"](text, tf.constant(args.beam))
-        else:
-            outputs = functions["serve"](text)
-        print(outputs["translation"].numpy()[0].decode("utf-8"))
-    else:
-        outputs = functions["serve"](text, tf.constant(args.length), tf.constant(args.temperature))
-        print(args.input + outputs["text"].numpy()[0].decode("utf-8"))
-
-
-def frame_dim(kind, model):
-    """Features per frame that a frame model (Keras) or its SavedModel takes."""
-    if kind == "keras":
-        return model.inputs[0].shape[-1]
-    return model.signatures["serve"].structured_input_signature[1]["frames"].shape[-1]
+    task.run_input(functions, source, config, args)
 
 
 def saved_model_with(signature, kind, artifact, run_folder, config):
@@ -226,8 +162,7 @@ def stream_demo(run_folder, config, prepared, args):
 
     import numpy as np
 
-    from datasets import pipeline
-    from zoo import export, streaming
+    from zoo import export, streaming, tasks
 
     path = run_folder / "stream.tflite"
     if not path.exists():
@@ -238,15 +173,7 @@ def stream_demo(run_folder, config, prepared, args):
     step = export.tflite_interpreter(path).get_signature_runner("step")
     inputs = step.get_input_details()
     state = np.zeros(inputs["state"]["shape"], np.float32)
-    if config["task"] == "frames":
-        frames, labels, weights = next(iter(prepared.batches[args.split]))
-        length = int(weights.numpy()[0].sum())
-        sequence, truth = frames.numpy()[0, :length], labels.numpy()[0, :length]
-        names = config["label_names"]
-    else:
-        token_ids, next_ids = next(iter(prepared.batches[args.split]))
-        sequence, truth = token_ids.numpy()[0, : args.length], next_ids.numpy()[0, : args.length]
-        names = pipeline.id_to_token(config["vocabularies"]["text"]["vocabulary"])
+    sequence, truth, names = tasks.get(config["task"]).stream_sequence(prepared.batches[args.split], config, args.length)
     print(f"Streaming {len(sequence)} frames of the first {args.split} sequence through {path}:")
     print(f"{'frame':>5}  {'label':>8}  {'probability':>11}  {'true':>8}  {'latency':>9}")
     latencies = []
@@ -277,7 +204,7 @@ def main(argv=None):
         arguments.error("arguments --input, --stream and --export: pass one at a time")
 
     from datasets import DatasetError
-    from zoo import data, evaluation
+    from zoo import data, evaluation, tasks
     from zoo.settings import Settings
 
     try:
@@ -297,7 +224,8 @@ def main(argv=None):
             if args.quantize == "none":
                 return 0
             kind, artifact = "tflite", exported
-        if args.beam > 1 and (config["task"] != "translation" or kind != "keras"):
+        task = tasks.get(config["task"])
+        if args.beam > 1 and (not task.supports_beam or kind != "keras"):
             raise ValueError("--beam applies to seq2seq run folders only (the SavedModel has a beam_search endpoint).")
 
         settings = Settings(**config["settings"])
@@ -306,10 +234,8 @@ def main(argv=None):
             settings.dataset = args.dataset
         if args.data_dir is not None:
             settings.data_dir = args.data_dir
-        prepared = data.prepare(config["task"], settings, vocabularies=config["vocabularies"])
+        prepared = data.prepare(task, settings, vocabularies=config["vocabularies"])
         if args.stream:
-            if config["task"] not in ("frames", "language_model"):
-                raise ValueError(f"{config['model']} cannot stream: only frame models and char_lm run frame by frame.")
             stream_demo(run_folder, config, prepared, args)
             return 0
         if args.dataset is not None:
@@ -328,11 +254,11 @@ def main(argv=None):
 
             metrics = evaluation.evaluate_saved_model(tf.saved_model.load(str(artifact)), config, prepared, args.split)
         else:
-            metrics = evaluation.evaluate(evaluation.tflite_runner(artifact, config), config, prepared, args.split)
+            metrics = evaluation.evaluate(evaluation.tflite_runner(artifact), config, prepared, args.split)
         if args.quantize != "none":
             float_path = run_folder / f"{args.export}.tflite"
-            float_metrics = evaluation.evaluate(evaluation.tflite_runner(float_path, config), config, prepared, args.split)
-            name, higher_is_better = MAIN_METRIC[config["task"]]
+            float_metrics = evaluation.evaluate(evaluation.tflite_runner(float_path), config, prepared, args.split)
+            name, higher_is_better = task.main_metric_of(float_metrics)
             cost = float_metrics[name] - metrics[name] if higher_is_better else metrics[name] - float_metrics[name]
             metrics = {
                 "quantize": args.quantize, **metrics, f"float_{name}": float_metrics[name], f"{name}_cost": cost,

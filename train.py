@@ -13,8 +13,7 @@ import time
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 from zoo import models
-from zoo.distribute import STRATEGIES
-from zoo.settings import Settings
+from zoo.settings import STRATEGIES, Settings
 
 
 def number_type(convert, description, valid):
@@ -134,24 +133,14 @@ def main(argv=None):
     from zoo.callbacks import TrainingDiverged
     from zoo.distribute import StrategyError
 
-    if args.window is not None and args.window % 2 == 0:
-        arguments.error(f"argument --window: must be odd, a window centred on the frame, got {args.window}")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        arguments.error(f"argument --dropout: must be in [0, 1), got {args.dropout}")
-    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
-        arguments.error(f"argument --label-smoothing: must be in [0, 1), got {args.label_smoothing}")
-    if args.ema is not None and not 0 <= args.ema < 1:
-        arguments.error(f"argument --ema: must be in [0, 1), e.g. 0.99, got {args.ema}")
-    if args.bigram_buckets is not None and args.bigram_buckets < 0:
-        arguments.error(f"argument --bigram-buckets: must be 0 (off) or a number of buckets, got {args.bigram_buckets}")
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
     del options["overwrite"], options["debug"]
     if options["share_weights"] == "none":
         options["share_weights"] = None
-    settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
-    if settings.share_weights is not None and settings.cell != "basic":
-        arguments.error(f"argument --share-weights: basic cell only (it ties BasicRNN weights), not the {settings.cell} "
-                        f"cell: add --cell basic")
+    try:
+        settings = zoo_settings.for_model(**{"name": options.pop("model"), **options})
+    except zoo_settings.SettingError as error:
+        arguments.error(f"argument --{error.field.replace('_', '-')}: {error.reason}")
     out = args.out or f"runs/{settings.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
     try:

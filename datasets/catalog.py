@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from datasets.errors import DatasetError
-from datasets.tasks import Task
+from datasets.files import FileData
 
 PREFIX = "tfds:"
 
@@ -33,14 +33,14 @@ KNOWN_KEYS = {
 }
 
 
-def load_catalog(task: Task, dataset: str, *, data_dir=None, download: bool = False):
+def load_catalog(task, dataset: str, *, data_dir=None, download: bool = False):
     """Loads `tfds:NAME[/config][:version]` for `task`.
 
     Fails at once, without touching the network, when the data is not
     prepared in `data_dir` and `download` is False.
 
     Returns:
-        (name, splits, label_names, feature_dim) as for `dataset_from_builder`.
+        (name, `files.FileData`) as for `dataset_from_builder`.
     """
     name = dataset[len(PREFIX):]
     try:
@@ -69,7 +69,7 @@ def load_catalog(task: Task, dataset: str, *, data_dir=None, download: bool = Fa
             f"and copy it there."
         )
     builder.download_and_prepare()
-    return (name, *dataset_from_builder(task, builder, key_map, dataset))
+    return name, dataset_from_builder(task, builder, key_map, dataset)
 
 
 def is_prepared(builder: tfds.core.DatasetBuilder) -> bool:
@@ -77,24 +77,25 @@ def is_prepared(builder: tfds.core.DatasetBuilder) -> bool:
     return tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json"))
 
 
-def _infer_key_map(task: Task, builder, dataset: str) -> dict[str, str]:
+def _infer_key_map(task, builder, dataset: str) -> dict[str, str]:
     features = builder.info.features
     if all(key in features for key in task.element_spec):
         return {key: key for key in task.element_spec}
     supervised = builder.info.supervised_keys
     if isinstance(supervised, tuple) and len(supervised) == 2 and all(isinstance(k, str) for k in supervised):
-        if task.name == "language_model":
-            if supervised[0] == supervised[1]:
-                return {"text": supervised[0]}
-        else:
-            return dict(zip(task.element_spec, supervised))
+        keys = list(task.element_spec)
+        # A one-feature task (plain text) takes (x, x) pairs, the way TFDS marks a text-only dataset.
+        if len(keys) == 1 and supervised[0] == supervised[1]:
+            return {keys[0]: supervised[0]}
+        if len(keys) == 2:
+            return dict(zip(keys, supervised))
     raise DatasetError(
         f"{dataset} has features {', '.join(features)}, which do not map onto {task.name}'s "
         f"{', '.join(task.element_spec)}: pick a dataset of that task or convert it to files."
     )
 
 
-def check_features(task: Task, builder, key_map: dict[str, str], dataset: str) -> None:
+def check_features(task, builder, key_map: dict[str, str], dataset: str) -> None:
     """Raises DatasetError unless the features named by `key_map` fit the task's dtypes and ranks."""
     for key, spec in task.element_spec.items():
         if key_map[key] not in builder.info.features:
@@ -111,7 +112,7 @@ def check_features(task: Task, builder, key_map: dict[str, str], dataset: str) -
             )
 
 
-def dataset_from_builder(task: Task, builder, key_map: dict[str, str], dataset: str):
+def dataset_from_builder(task, builder, key_map: dict[str, str], dataset: str):
     """Reads a prepared builder's splits with its features renamed by `key_map`.
 
     Args:
@@ -122,7 +123,8 @@ def dataset_from_builder(task: Task, builder, key_map: dict[str, str], dataset: 
         dataset: the name the user gave, for error messages.
 
     Returns:
-        (splits, label_names, feature_dim).
+        A `files.FileData`. A builder whose class sets `SEVERAL_REFERENCES`
+        (a word with several pronunciations) says so there.
     """
 
     def to_task(example):
@@ -133,10 +135,9 @@ def dataset_from_builder(task: Task, builder, key_map: dict[str, str], dataset: 
         split: builder.as_dataset(split=source, shuffle_files=False).map(to_task)
         for split, source in _split_sources(builder, dataset).items()
     }
-    label_key = {"sentiment": "label", "frames": "labels"}.get(task.name)
-    label_names = _class_names(features[key_map[label_key]]) if label_key else None
-    feature_dim = features[key_map["features"]].shape[-1] if task.name == "frames" else None
-    return splits, label_names, feature_dim
+    label_names = _class_names(features[key_map[task.label_key]]) if task.label_key else None
+    feature_dim = features[key_map[task.feature_key]].shape[-1] if task.feature_key else None
+    return FileData(splits, label_names, feature_dim, getattr(builder, "SEVERAL_REFERENCES", False))
 
 
 def _compatible(dtype: tf.DType, wanted: tf.DType) -> bool:

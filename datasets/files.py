@@ -24,6 +24,7 @@ split.
 """
 
 import csv
+import dataclasses
 import io
 import pathlib
 import zipfile
@@ -34,51 +35,62 @@ import tensorflow as tf
 
 from datasets._common import SPLITS
 from datasets.errors import DatasetError
-from datasets.tasks import Task
 
 
+@dataclasses.dataclass(frozen=True)
+class FileData:
+    """What a task makes of the examples read from a user's files.
 
-def load_files(task: Task, path, *, seed: int = 0):
+    Attributes:
+        splits: "train", "validation" and "test" -> `tf.data.Dataset`s of the task's elements.
+        label_names: class names indexed by label id, or None.
+        feature_dim: the frame dimension of (time, dim) features, or None.
+        several_references: a source appears with several targets (a word with
+            two pronunciations), so an answer is scored against the closest.
+    """
+
+    splits: dict
+    label_names: list | None = None
+    feature_dim: int | None = None
+    several_references: bool = False
+
+
+def load_files(task, path, *, seed: int = 0) -> FileData:
     """Reads users' own files for `task`.
 
     Args:
-        task: the task the files hold.
+        task: the `datasets.tasks.Task` the files hold; its `read_file` reads
+            one file (or label folder) and its `to_splits` makes the `FileData`.
         path: a file, or a folder (see the module docstring).
         seed: seeds the 80/10/10 split of a single file or label folder.
-
-    Returns:
-        (splits, label_names, feature_dim): `splits` maps "train",
-        "validation" and "test" to `tf.data.Dataset`s of the task's
-        elements; `label_names` is a list for sentiment and frames, else
-        None; `feature_dim` is the frame dimension for frames, else None.
     """
     path = pathlib.Path(path)
     if not path.exists():
         raise DatasetError(f"{path} does not exist: pass an existing file or folder.")
     split_paths = _find_split_paths(task, path) if path.is_dir() else None
     if split_paths:
-        examples = {split: _READERS[task.name](split_paths[split]) for split in SPLITS}
+        examples = {split: task.read_file(split_paths[split]) for split in SPLITS}
         for split in SPLITS:
             if not examples[split]:
                 raise DatasetError(
                     f"{split_paths[split]}: the {split} split has no examples; add some."
                 )
     else:
-        if path.is_dir() and task.name != "sentiment":
+        if path.is_dir() and not task.label_folders:
             raise DatasetError(
                 f"{path} is a folder without train.*, validation.* and test.* files: "
                 f"add them, or pass a single file to split 80/10/10."
             )
-        examples = _split_80_10_10(_READERS[task.name](path), path, seed)
-    return _to_tf_data(task, examples, split_paths or {split: path for split in SPLITS})
+        examples = _split_80_10_10(task.read_file(path), path, seed)
+    return task.to_splits(examples, split_paths or {split: path for split in SPLITS})
 
 
-def _find_split_paths(task: Task, folder: pathlib.Path):
+def _find_split_paths(task, folder: pathlib.Path):
     """Maps each split to its file (or label folder) in `folder`, or returns None."""
     found = {}
     for entry in sorted(folder.iterdir()):
         split = entry.name if entry.is_dir() else entry.name.split(".")[0]
-        if split not in SPLITS or (entry.is_dir() and task.name != "sentiment"):
+        if split not in SPLITS or (entry.is_dir() and not task.label_folders):
             continue
         if split in found:
             raise DatasetError(
@@ -126,7 +138,7 @@ def _read_utf8(path: pathlib.Path) -> str:
         ) from None
 
 
-def _read_sentiment(path: pathlib.Path) -> list[tuple[str, str]]:
+def read_sentiment(path: pathlib.Path) -> list[tuple[str, str]]:
     """Returns (text, label string) pairs from a CSV/TSV file or a label folder."""
     if path.is_dir():
         return _read_label_folders(path)
@@ -187,7 +199,7 @@ def _read_label_folders(root: pathlib.Path) -> list[tuple[str, str]]:
     return examples
 
 
-def _read_translation(path: pathlib.Path) -> list[tuple[str, str]]:
+def read_translation(path: pathlib.Path) -> list[tuple[str, str]]:
     """Returns (source, target) pairs from `source<TAB>target` lines."""
     examples = []
     for line_number, line in enumerate(_read_utf8(path).splitlines(), start=1):
@@ -207,11 +219,11 @@ def _read_translation(path: pathlib.Path) -> list[tuple[str, str]]:
     return examples
 
 
-def _read_text(path: pathlib.Path) -> list[str]:
+def read_text(path: pathlib.Path) -> list[str]:
     return [line for line in _read_utf8(path).splitlines() if line.strip()]
 
 
-def _read_frames(path: pathlib.Path) -> list[tuple[np.ndarray, np.ndarray]]:
+def read_frames(path: pathlib.Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """Returns (features (time, dim), labels (time,)) pairs, one per sequence."""
     if path.suffix.lower() != ".npz":
         raise DatasetError(
@@ -259,14 +271,6 @@ def _read_frames(path: pathlib.Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(zip(np.split(features.astype(np.float32), boundaries), np.split(labels.astype(np.int64), boundaries)))
 
 
-_READERS = {
-    "sentiment": _read_sentiment,
-    "translation": _read_translation,
-    "frames": _read_frames,
-    "language_model": _read_text,
-}
-
-
 def _sorted_label_names(labels: set[str]) -> list[str]:
     """Numeric order when every label is an integer ("2" before "10"), else string order."""
     try:
@@ -275,31 +279,42 @@ def _sorted_label_names(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
-def _to_tf_data(task: Task, examples: dict, sources: dict):
-    """Builds the splits' tf.data.Datasets; returns (splits, label_names, feature_dim)."""
-    if task.name == "sentiment":
-        label_names = _sorted_label_names({label for split in SPLITS for _, label in examples[split]})
-        label_ids = {name: index for index, name in enumerate(label_names)}
-        splits = {
-            split: tf.data.Dataset.from_tensor_slices({
-                "text": [text for text, _ in examples[split]],
-                "label": np.array([label_ids[label] for _, label in examples[split]], np.int64),
-            })
-            for split in SPLITS
-        }
-        return splits, label_names, None
-    if task.name == "translation":
-        splits = {
-            split: tf.data.Dataset.from_tensor_slices({
-                "source": [source for source, _ in examples[split]],
-                "target": [target for _, target in examples[split]],
-            })
-            for split in SPLITS
-        }
-        return splits, None, None
-    if task.name == "language_model":
-        splits = {split: tf.data.Dataset.from_tensor_slices({"text": examples[split]}) for split in SPLITS}
-        return splits, None, None
+def sentiment_splits(examples: dict, sources: dict) -> FileData:
+    """(text, label string) pairs per split -> texts and label ids, the labels sorted."""
+    label_names = _sorted_label_names({label for split in SPLITS for _, label in examples[split]})
+    label_ids = {name: index for index, name in enumerate(label_names)}
+    splits = {
+        split: tf.data.Dataset.from_tensor_slices({
+            "text": [text for text, _ in examples[split]],
+            "label": np.array([label_ids[label] for _, label in examples[split]], np.int64),
+        })
+        for split in SPLITS
+    }
+    return FileData(splits, label_names=label_names)
+
+
+def translation_splits(examples: dict, sources: dict) -> FileData:
+    """(source, target) pairs per split; a source with two different targets marks several references."""
+    targets = {}
+    for source, target in examples["train"]:
+        targets.setdefault(source, set()).add(target)
+    splits = {
+        split: tf.data.Dataset.from_tensor_slices({
+            "source": [source for source, _ in examples[split]],
+            "target": [target for _, target in examples[split]],
+        })
+        for split in SPLITS
+    }
+    return FileData(splits, several_references=any(len(found) > 1 for found in targets.values()))
+
+
+def text_splits(examples: dict, sources: dict) -> FileData:
+    """Lines of text per split."""
+    return FileData({split: tf.data.Dataset.from_tensor_slices({"text": examples[split]}) for split in SPLITS})
+
+
+def frames_splits(examples: dict, sources: dict) -> FileData:
+    """(features, labels) sequences per split; every split must have the training split's frame dim."""
     feature_dim = examples["train"][0][0].shape[1]
     for split in ("validation", "test"):
         split_dim = examples[split][0][0].shape[1]
@@ -310,7 +325,7 @@ def _to_tf_data(task: Task, examples: dict, sources: dict):
             )
     num_classes = 1 + max(int(labels.max()) for split in SPLITS for _, labels in examples[split])
     splits = {split: _frames_dataset(examples[split]) for split in SPLITS}
-    return splits, [str(label) for label in range(num_classes)], int(feature_dim)
+    return FileData(splits, label_names=[str(label) for label in range(num_classes)], feature_dim=int(feature_dim))
 
 
 def _frames_dataset(sequences: list[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:

@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 
 from datasets import catalog, files
 from datasets.errors import DatasetError
-from datasets.tasks import Task, get_task
+from datasets.tasks import get_task
 
 TOKENS = ("chars", "words")
 
@@ -31,6 +31,8 @@ class LoadedDataset:
         label_names: class names indexed by label id (sentiment, frames), or None.
         feature_dim: the frame dimension `dim` of (time, dim) features (frames), or None.
         tokens: "chars" or "words" for text tasks, None for frames.
+        several_references: a source has several right targets (a word with
+            several pronunciations): an answer is scored against the closest.
     """
 
     name: str
@@ -39,13 +41,14 @@ class LoadedDataset:
     label_names: list[str] | None
     feature_dim: int | None
     tokens: str | None
+    several_references: bool = False
 
 
 def load(task, dataset=None, *, data_dir=None, tokens=None, download=False, seed=0) -> LoadedDataset:
     """Loads a dataset for `task`.
 
     Args:
-        task: "sentiment", "frames", "translation" or "language_model".
+        task: a task name of `datasets.tasks.TASKS`, e.g. "sentiment".
         dataset: None for the task's default builder; a project builder name
             (e.g. "cmudict_g2p"); a path to your own files (see
             `datasets.files`); or "tfds:NAME[/config][:version]" from the TFDS
@@ -68,29 +71,31 @@ def load(task, dataset=None, *, data_dir=None, tokens=None, download=False, seed
             + ("use 'chars', 'words' or None." if task.text_keys else "leave it None for frames.")
         )
     dataset = task.default_dataset if dataset is None else dataset
+    if dataset is None:
+        raise DatasetError(f"Task {task.name!r} has no default dataset: pass a dataset (a path to your files).")
     if isinstance(dataset, os.PathLike) or (
         dataset not in task.builders and not dataset.startswith(catalog.PREFIX) and os.path.exists(dataset)
     ):
-        splits, label_names, feature_dim = files.load_files(task, dataset, seed=seed)
+        found = files.load_files(task, dataset, seed=seed)
         name = os.path.basename(os.path.normpath(dataset))
     elif dataset.startswith(catalog.PREFIX):
-        name, splits, label_names, feature_dim = catalog.load_catalog(
-            task, dataset, data_dir=data_dir, download=download
-        )
+        name, found = catalog.load_catalog(task, dataset, data_dir=data_dir, download=download)
     elif dataset in task.builders:
         name = dataset
-        splits, label_names, feature_dim = _load_project_builder(task, dataset, data_dir)
+        found = _load_project_builder(task, dataset, data_dir)
     else:
         raise DatasetError(
             f"Unknown dataset {dataset!r} for task {task.name!r} (and no such file or folder): use one of "
             f"{', '.join(task.builders)}, a path to your own files, or tfds:NAME[/config][:version]."
         )
     if task.text_keys and tokens is None:
-        tokens = detect_tokens(task, splits["train"])
-    return LoadedDataset(name, task.name, splits, label_names, feature_dim, tokens)
+        tokens = detect_tokens(task, found.splits["train"])
+    return LoadedDataset(
+        name, task.name, found.splits, found.label_names, found.feature_dim, tokens, found.several_references
+    )
 
 
-def _load_project_builder(task: Task, name: str, data_dir):
+def _load_project_builder(task, name: str, data_dir):
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
@@ -105,7 +110,7 @@ def _load_project_builder(task: Task, name: str, data_dir):
     return catalog.dataset_from_builder(task, builder, key_map, name)
 
 
-def detect_tokens(task: Task, train: tf.data.Dataset) -> str:
+def detect_tokens(task, train: tf.data.Dataset) -> str:
     """"chars" if any text field of the first examples is mostly CJK/kana, else "words"."""
     samples = {key: [] for key in task.text_keys}
     for example in itertools.islice(train.as_numpy_iterator(), TOKENS_SAMPLE_SIZE):

@@ -78,7 +78,7 @@ def prepare(task, settings):
 def train_and_test(settings, steps_per_epoch=None):
     """Trains `settings.model` in memory and scores it on the test split; writes nothing.
 
-    Like `zoo.training.train` without the run folder, checkpoints and exports:
+    `zoo.training`'s steps without the run folder, checkpoints and exports:
     early stopping on the validation loss, keeping the best epoch's weights.
     `steps_per_epoch` makes every epoch that many batches, passing over the
     training data as often as it takes (each pass in a new order), so a small
@@ -89,35 +89,15 @@ def train_and_test(settings, steps_per_epoch=None):
     import keras
 
     from zoo import evaluation, models, training
-    from zoo.callbacks import ResumableSwapEMAWeights
 
     spec = models.get(settings.model)
     prepared = prepare(spec.task, settings)
     # A fresh graph per model keeps layer names and memory from piling up over dozens of runs.
     keras.backend.clear_session()
-    keras.utils.set_random_seed(settings.seed)
-    model = spec.build(prepared.info, settings)
-    training.compile_model(model, spec.task, settings)
-    callbacks = [keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True)]
-    if settings.ema:
-        # First, so early stopping keeps the average's weights, as in zoo.training.
-        callbacks.insert(0, ResumableSwapEMAWeights())
-    schedule = training.learning_rate_schedule(settings)
-    if schedule is not None:
-        callbacks.append(schedule)
-    train_batches = prepared.batches["train"]
-    if steps_per_epoch is not None:
-        train_batches = train_batches.repeat()
+    model = training.build_and_compile(spec, prepared.info, settings)
     start = time.perf_counter()
-    history = model.fit(
-        train_batches,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=prepared.batches["validation"],
-        shuffle=False,
-        epochs=settings.epochs,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    history, _ = training.fit(model, prepared, settings, training.make_callbacks(settings), verbose=0,
+                              steps_per_epoch=steps_per_epoch)
     seconds = time.perf_counter() - start
     config = {"task": spec.task, "label_names": prepared.loaded.label_names}
     metrics = evaluation.evaluate_keras(model, config, prepared, "test")

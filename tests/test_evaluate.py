@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import evaluate
-from zoo import evaluation, metrics
+from zoo import metrics
+from zoo.tasks import translation
 
 
 def evaluate_json(capsys, *arguments):
@@ -107,7 +108,24 @@ def test_g2p_scores_each_word_against_its_closest_pronunciation():
     assert scores["words"] == 3 and scores["examples"] == 4
 
 
-def test_g2p_runs_report_word_and_phoneme_error_rates():
-    config = {"dataset": "cmudict_g2p", "vocabularies": {"target": {"tokens": "words"}}}
-    scores = evaluation._translation_metrics(config, [(5, 6)], [["AH0", "B"]], [["AH0"]])
+def test_datasets_with_several_references_report_word_and_phoneme_error_rates():
+    target = {"tokens": "words"}
+    scores = translation.score(True, target, [(5, 6)], [["AH0", "B"]], [["AH0"]])
     assert scores["word_error_rate"] == 1.0 and scores["phoneme_error_rate"] == 0.5
+    pairs = translation.score(False, target, [(5, 6)], [["AH0", "B"]], [["AH0"]])
+    assert pairs["word_error_rate"] == 0.5 and "bleu" in pairs
+
+
+def test_cmudict_g2p_declares_several_references_and_a_tsv_with_repeated_words_is_detected(tmp_path):
+    import datasets
+    from datasets.cmudict_g2p.cmudict_g2p_dataset_builder import Builder
+
+    assert Builder.SEVERAL_REFERENCES
+    for name, train in (("dictionary", ["tomato\tT AH0 M EY1 T OW2", "tomato\tT AH0 M AA1 T OW2"]),
+                        ("pairs", ["tomato\tT AH0 M EY1 T OW2", "potato\tP AH0 T EY1 T OW2"])):
+        folder = tmp_path / name
+        folder.mkdir()
+        for split, lines in (("train", train), ("validation", ["cat\tK AE1 T"]), ("test", ["dog\tD AO1 G"])):
+            (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    assert datasets.load("translation", tmp_path / "dictionary").several_references
+    assert not datasets.load("translation", tmp_path / "pairs").several_references

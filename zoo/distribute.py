@@ -26,7 +26,8 @@ import os
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+from zoo.settings import STRATEGIES
+
 # Strategies whose training runs in `CustomLoop` rather than `model.fit`.
 CUSTOM_LOOP_STRATEGIES = ("mirrored", "multi_worker", "tpu")
 

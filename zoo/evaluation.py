@@ -1,30 +1,21 @@
-"""Test metrics of a trained model, from its Keras file, its SavedModel or its TF Lite file."""
+"""Test metrics of a trained model, from its Keras file, its SavedModel or its TF Lite file.
+
+A runner runs one kind of artifact on batches; the run's task (`zoo.tasks`)
+feeds it a split and scores what comes back.
+"""
 
 import numpy as np
 import tensorflow as tf
 
-from datasets import pipeline
 from datasets.pipeline import PAD_ID
-from zoo import data, decoding, export, metrics
-
-
-def _tokens(ids, vocabulary, end_id=None):
-    """Token ids -> token strings, stopping at `end_id` and dropping padding."""
-    table = pipeline.id_to_token(vocabulary)
-    tokens = []
-    for token_id in ids:
-        if token_id == end_id:
-            break
-        if token_id != PAD_ID:
-            tokens.append(table[token_id])
-    return tokens
+from zoo import decoding, export, tasks
 
 
 class KerasRunner:
     """Runs a Keras model on batches of ids or frames."""
 
-    def __init__(self, model, config, beam_size=1):
-        self.model, self.config, self.beam_size = model, config, beam_size
+    def __init__(self, model, beam_size=1):
+        self.model, self.beam_size = model, beam_size
 
     def classify(self, token_ids):
         return self.model.predict_on_batch(token_ids)
@@ -32,8 +23,7 @@ class KerasRunner:
     def label_frames(self, frames, lengths):
         return self.model.predict_on_batch(frames)
 
-    def translate(self, source_ids, max_length):
-        start, end = export.target_ids(self.config["vocabularies"]["target"]["vocabulary"])
+    def translate(self, source_ids, start, end, max_length):
         if self.beam_size > 1:
             return decoding.beam_search(self.model, source_ids, start, end, max_length, self.beam_size).numpy()
         return decoding.greedy_decode(self.model, source_ids, start, end, max_length).numpy()
@@ -45,9 +35,8 @@ class KerasRunner:
 class TFLiteRunner:
     """Runs a TF Lite model (batch 1) on each row of a batch, without its padding."""
 
-    def __init__(self, path, config):
+    def __init__(self, path):
         self.interpreter = export.tflite_interpreter(path)
-        self.config = config
 
     def _invoke(self, inputs):
         interpreter = self.interpreter
@@ -74,7 +63,7 @@ class TFLiteRunner:
             padded[row, : len(output)] = output
         return padded
 
-    def translate(self, source_ids, max_length):
+    def translate(self, source_ids, start, end, max_length):
         source_ids = np.asarray(source_ids)
         return np.stack(self._each_row(source_ids, np.maximum((source_ids != PAD_ID).sum(axis=1), 1)))
 
@@ -85,9 +74,8 @@ class TFLiteRunner:
 class StreamRunner(TFLiteRunner):
     """Runs stream.tflite (signature `step`) one frame at a time on each row of a batch, from a zero state."""
 
-    def __init__(self, path, config):
+    def __init__(self, path):
         self.step = export.tflite_interpreter(path).get_signature_runner("step")
-        self.config = config
         inputs = self.step.get_input_details()
         self.frame_dtype = inputs["frame"]["dtype"]
         self.state_size = int(inputs["state"]["shape"][-1])
@@ -102,105 +90,27 @@ class StreamRunner(TFLiteRunner):
         return np.stack(outputs)
 
 
-def tflite_runner(path, config):
+def tflite_runner(path):
     """A StreamRunner for a streaming .tflite file (one with a `step` signature), else a TFLiteRunner."""
     if "step" in export.tflite_interpreter(path).get_signature_list():
-        return StreamRunner(path, config)
-    return TFLiteRunner(path, config)
+        return StreamRunner(path)
+    return TFLiteRunner(path)
 
 
 def evaluate(runner, config, prepared, split="test"):
     """The task's metrics of `runner` (a KerasRunner, TFLiteRunner or StreamRunner) on one split of `prepared`."""
-    task, batches = config["task"], prepared.batches[split]
-    if task == "sentiment":
-        labels, predictions = [], []
-        for token_ids, label in batches:
-            predictions.append(np.argmax(runner.classify(token_ids), axis=-1))
-            labels.append(label.numpy())
-        return metrics.classification(np.concatenate(labels), np.concatenate(predictions), config["label_names"])
-    if task == "frames":
-        labels, predictions, weights = [], [], []
-        for frames, label, weight in batches:
-            lengths = weight.numpy().sum(axis=1).astype(int)
-            predictions.append(np.argmax(runner.label_frames(frames, lengths), axis=-1).ravel())
-            labels.append(label.numpy().ravel())
-            weights.append(weight.numpy().ravel())
-        return metrics.frames(np.concatenate(labels), np.concatenate(predictions), np.concatenate(weights))
-    if task == "translation":
-        target = config["vocabularies"]["target"]
-        _, end = export.target_ids(target["vocabulary"])
-        sources, references, hypotheses = [], [], []
-        for inputs, decoder_target in batches:
-            decoded = runner.translate(inputs["source"], export.MAX_DECODE_LENGTH)
-            sources += _source_keys(inputs["source"])
-            references += [_tokens(row, target["vocabulary"], end) for row in decoder_target.numpy()]
-            hypotheses += [_tokens(row, target["vocabulary"], end) for row in decoded]
-        return _translation_metrics(config, sources, references, hypotheses)
-    if task == "language_model":
-        total, count = 0.0, 0
-        for token_ids, next_ids in batches:
-            probabilities = runner.next_token_probabilities(token_ids)
-            chosen = np.take_along_axis(probabilities, next_ids.numpy()[..., None], axis=-1)
-            total -= np.log(np.maximum(chosen, 1e-12)).sum()
-            count += chosen.size
-        return metrics.language_model(total / count, count)
-    raise ValueError(f"Unknown task {task!r}.")
-
-
-def _source_keys(source_ids):
-    """Each row of source ids without its padding, as a hashable key: equal sources, equal keys."""
-    return [tuple(row[row != PAD_ID]) for row in np.asarray(source_ids)]
-
-
-def _translation_metrics(config, sources, references, hypotheses):
-    """Grapheme-to-phoneme scores words against all their pronunciations; other translations score pairs."""
-    if config["dataset"] == "cmudict_g2p":
-        return metrics.grapheme_to_phoneme(sources, references, hypotheses)
-    token_name = config["vocabularies"]["target"]["tokens"].rstrip("s")
-    return metrics.sequences(references, hypotheses, token_name)
+    return tasks.get(config["task"]).evaluate(runner, config, prepared, split)
 
 
 def evaluate_keras(model, config, prepared, split="test", beam_size=1):
-    return evaluate(KerasRunner(model, config, beam_size), config, prepared, split)
+    return evaluate(KerasRunner(model, beam_size), config, prepared, split)
 
 
 def evaluate_saved_model(saved_model, config, prepared, split="test"):
     """The task's metrics of a SavedModel, fed raw inputs from the split."""
-    task, raw = config["task"], prepared.loaded.splits[split]
-    batch_size = config["settings"]["batch_size"]
-    if task == "sentiment":
-        labels, predictions = [], []
-        for batch in raw.batch(batch_size):
-            predictions.append(np.argmax(saved_model.serve(batch["text"])["probabilities"].numpy(), axis=-1))
-            labels.append(batch["label"].numpy())
-        return metrics.classification(np.concatenate(labels), np.concatenate(predictions), config["label_names"])
-    if task == "frames":
-        labels, predictions, weights = [], [], []
-        for frames, label, weight in prepared.batches[split]:
-            predictions.append(saved_model.serve(frames)["labels"].numpy().ravel())
-            labels.append(label.numpy().ravel())
-            weights.append(weight.numpy().ravel())
-        return metrics.frames(np.concatenate(labels), np.concatenate(predictions), np.concatenate(weights))
-    if task == "translation":
-        target = config["vocabularies"]["target"]
-        source_vectorizer = data.vectorizer_from_vocabulary(config["vocabularies"]["source"])
-        vectorizer = data.vectorizer_from_vocabulary(target)
-        split_tokens = str.split if target["tokens"] == "words" else list
-        sources, references, hypotheses = [], [], []
-        for batch in raw.batch(batch_size):
-            translations = saved_model.serve(batch["source"])["translation"].numpy()
-            sources += _source_keys(source_vectorizer(batch["source"]))
-            hypotheses += [split_tokens(text.decode("utf-8")) for text in translations]
-            references += [_tokens(row, target["vocabulary"]) for row in vectorizer(batch["target"]).numpy()]
-        return _translation_metrics(config, sources, references, hypotheses)
-    if task == "language_model":
-        vectorizer = data.vectorizer_from_vocabulary(config["vocabularies"]["text"])
-        total, count = 0.0, 0
-        for text in raw.map(lambda example: example["text"]).batch(1):
-            next_ids = vectorizer(text).numpy()[0, 1:]
-            probabilities = saved_model.probabilities(text)["probabilities"].numpy()[0, :-1]
-            total -= np.log(np.maximum(probabilities[np.arange(len(next_ids)), next_ids], 1e-12)).sum()
-            count += len(next_ids)
-        return metrics.language_model(total / count, count)
-    raise ValueError(f"Unknown task {task!r}.")
+    return tasks.get(config["task"]).evaluate_saved_model(saved_model, config, prepared, split)
 
+
+def baseline(config, prepared, split="test"):
+    """The task's trivial baseline on `split`: {"baseline_" + metric: value}."""
+    return tasks.get(config["task"]).baseline(prepared, split)

@@ -32,94 +32,15 @@ import pathlib
 import keras
 import tensorflow as tf
 
-from datasets import pipeline
-from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
-from zoo import atomic, decoding, streaming
-
-# Longest output of the exported decoders, in tokens.
-MAX_DECODE_LENGTH = 40
-
-
-def detokenize(token_ids, vocabulary, tokens):
-    """token ids (batch, time) -> strings (batch,): padding dropped, words joined by spaces, characters by nothing."""
-    table = tf.constant(pipeline.id_to_token(vocabulary))
-    pieces = tf.gather(table, token_ids)
-    pieces = tf.ragged.boolean_mask(pieces, tf.not_equal(token_ids, PAD_ID))
-    return tf.strings.reduce_join(pieces, axis=-1, separator=" " if tokens == "words" else "")
-
-
-def target_ids(vocabulary):
-    """The decoder's start and end token ids in a target vocabulary (without padding and OOV)."""
-    return vocabulary.index(START_TOKEN) + 2, vocabulary.index(END_TOKEN) + 2
-
-
-def serving_functions(model, task, vectorizers, vocabularies, label_names):
-    """The raw-input functions of `task`: {endpoint name: (function, input signature)}."""
-    if task == "sentiment":
-        names = tf.constant(label_names)
-
-        def classify(text):
-            probabilities = model(vectorizers["text"](text))
-            return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, axis=-1))}
-
-        return {"serve": (classify, [tf.TensorSpec([None], tf.string, name="text")])}
-    if task == "frames":
-        dim = model.inputs[0].shape[-1]
-
-        def label_frames(frames):
-            probabilities = model(frames)
-            return {"probabilities": probabilities, "labels": tf.argmax(probabilities, axis=-1)}
-
-        return {"serve": (label_frames, [tf.TensorSpec([None, None, dim], tf.float32, name="frames")])}
-    if task == "translation":
-        target = vocabularies["target"]
-        start, end = target_ids(target["vocabulary"])
-
-        def translate(text):
-            ids = decoding.greedy_decode(model, vectorizers["source"](text), start, end, MAX_DECODE_LENGTH)
-            return {"translation": detokenize(ids, target["vocabulary"], target["tokens"])}
-
-        def translate_beam(text, beam_size):
-            source = vectorizers["source"](text)
-            ids = decoding.beam_search(model, source, start, end, MAX_DECODE_LENGTH, beam_size)
-            return {"translation": detokenize(ids, target["vocabulary"], target["tokens"])}
-
-        return {
-            "serve": (translate, [tf.TensorSpec([None], tf.string, name="text")]),
-            "beam_search": (
-                translate_beam,
-                [tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([], tf.int32, name="beam_size")],
-            ),
-        }
-    if task == "language_model":
-        text = vocabularies["text"]
-
-        def continue_text(prime, length, temperature):
-            ids = decoding.generate(model, vectorizers["text"](prime), length, temperature)
-            return {"text": detokenize(ids, text["vocabulary"], text["tokens"])}
-
-        def next_token_probabilities(text):
-            return {"probabilities": tf.nn.softmax(model(vectorizers["text"](text)))}
-
-        return {
-            "probabilities": (next_token_probabilities, [tf.TensorSpec([None], tf.string, name="text")]),
-            "serve": (
-                continue_text,
-                [
-                    tf.TensorSpec([None], tf.string, name="prime"),
-                    tf.TensorSpec([], tf.int32, name="length"),
-                    tf.TensorSpec([], tf.float32, name="temperature"),
-                ],
-            )
-        }
-    raise ValueError(f"Unknown task {task!r}.")
+from zoo import atomic, streaming, tasks
 
 
 def export_saved_model(model, task, vectorizers, vocabularies, label_names, path):
     """Writes (or replaces whole) a SavedModel whose endpoints take raw inputs (see the module docstring).
 
-    Returns the endpoints' names.
+    `task` (a name or a `zoo.tasks.Task`) gives the endpoints. Returns their names.
     """
+    task = tasks.get(task)
     archive = keras.export.ExportArchive()
     # Not `archive.track(model)`: the endpoints' variables are tracked anyway, and tracking the
     # model too stores every weight twice (keras-team/keras#23553), doubling the SavedModel.
@@ -128,8 +49,8 @@ def export_saved_model(model, task, vectorizers, vocabularies, label_names, path
             # Export tracks built layers only; one call builds it.
             vectorizer(tf.constant([""]))
         archive.track(vectorizer)
-    endpoints = serving_functions(model, task, vectorizers, vocabularies, label_names)
-    endpoints["sequence"] = sequence_function(model, task, vocabularies)
+    endpoints = task.serving_functions(model, vectorizers, vocabularies, label_names)
+    endpoints["sequence"] = task.sequence_function(model, vocabularies)
     try:
         endpoints["step"] = (
             streaming.step_function(model, task),
@@ -142,35 +63,6 @@ def export_saved_model(model, task, vectorizers, vocabularies, label_names, path
     with atomic.replacing(path) as temporary:
         archive.write_out(str(temporary), verbose=False)
     return list(endpoints)
-
-
-def sequence_function(model, task, vocabularies):
-    """The batch-1 function of model.tflite, as (function, input signature) (see the module docstring)."""
-    if task == "frames":
-        dim = model.inputs[0].shape[-1]
-        return (
-            lambda frames: {"probabilities": model(frames)},
-            [tf.TensorSpec([1, None, dim], tf.float32, name="frames")],
-        )
-    if task == "sentiment":
-        return (
-            lambda token_ids: {"probabilities": model(token_ids)},
-            [tf.TensorSpec([1, None], tf.int32, name="token_ids")],
-        )
-    if task == "translation":
-        start, end = target_ids(vocabularies["target"]["vocabulary"])
-        return (
-            lambda source_ids: {
-                "token_ids": decoding.greedy_decode(model, source_ids, start, end, MAX_DECODE_LENGTH)
-            },
-            [tf.TensorSpec([1, None], tf.int32, name="source_ids")],
-        )
-    if task == "language_model":
-        return (
-            lambda token_ids: {"probabilities": tf.nn.softmax(model(token_ids))},
-            [tf.TensorSpec([1, None], tf.int32, name="token_ids")],
-        )
-    raise ValueError(f"Unknown task {task!r}.")
 
 
 QUANTIZATIONS = ("none", "dynamic", "float16")

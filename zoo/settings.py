@@ -1,8 +1,28 @@
-"""Every training setting, with the defaults a model uses unless its registry entry or the user says otherwise."""
+"""Every training setting, with the defaults a model uses unless its registry entry or the user says otherwise.
+
+`Settings` checks itself when it is made: a value out of range raises
+`SettingError`, a ValueError naming the field, the value and what is valid,
+so the command line and the Python API refuse the same settings.
+"""
 
 import dataclasses
+import math
 
 from zoo import models
+
+SCHEDULES = ("constant", "cosine")
+MERGES = ("sum", "concat", "ave", "mul")
+SHARED_WEIGHTS = (None, "input", "recurrent", "all")
+TOKENS = (None, "chars", "words")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+class SettingError(ValueError):
+    """One setting is out of range: `field` names it and `reason` says what is valid."""
+
+    def __init__(self, field, value, reason):
+        super().__init__(f"setting {field}={value!r}: {reason}")
+        self.field, self.value, self.reason = field, value, reason
 
 
 @dataclasses.dataclass
@@ -50,6 +70,50 @@ class Settings:
     strategy: str = "default"
     # float16 computations with float32 variables, for GPUs (Keras's "mixed_float16" policy).
     mixed_precision: bool = False
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raises SettingError for the first setting out of its range."""
+
+        def check(field, valid, what):
+            value = getattr(self, field)
+            # NaN fails every comparison; infinity is no setting either.
+            finite = not isinstance(value, float) or math.isfinite(value)
+            if not (finite and valid(value)):
+                shown = f"{value:g}" if isinstance(value, float) else repr(value)
+                raise SettingError(field, value, f"must be {what}, got {shown}")
+
+        def positive_int(value):
+            return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+        def one_of(choices):
+            return lambda value: value in choices, "one of " + ", ".join(repr(choice) for choice in choices)
+
+        check("model", *one_of(tuple(models.MODELS)))
+        check("cell", *one_of(models.CELLS))
+        for field in ("epochs", "batch_size", "units", "embedding_dim", "depth", "sequence_length", "patience"):
+            check(field, positive_int, "a positive integer")
+        for field in ("limit", "max_length"):
+            check(field, lambda value: value is None or positive_int(value), "a positive integer or None")
+        check("learning_rate", lambda value: isinstance(value, (int, float)) and value > 0, "a positive number")
+        check("schedule", *one_of(SCHEDULES))
+        for field in ("dropout", "label_smoothing"):
+            check(field, lambda value: 0 <= value < 1, "in [0, 1)")
+        check("ema", lambda value: 0 <= value < 1, "in [0, 1), e.g. 0.99 (0 turns it off)")
+        check("bigram_buckets", lambda value: isinstance(value, int) and value >= 0, "0 (off) or a number of buckets")
+        check("clipnorm", lambda value: value is None or value >= 0, "a number >= 0 (0 turns it off) or None")
+        check("merge", *one_of(MERGES))
+        check("share_weights", *one_of(SHARED_WEIGHTS))
+        if self.share_weights is not None and self.cell != "basic":
+            raise SettingError("share_weights", self.share_weights,
+                               f"basic cell only (it ties BasicRNN weights), not the {self.cell} cell: add --cell basic")
+        check("window", lambda value: positive_int(value) and value % 2 == 1,
+              "odd, a window centred on the frame")
+        check("tokens", *one_of(TOKENS))
+        check("seed", lambda value: isinstance(value, int) and value >= 0, "an integer >= 0")
+        check("strategy", *one_of(STRATEGIES))
 
     def resolved_clipnorm(self):
         if self.clipnorm is not None:

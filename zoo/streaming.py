@@ -1,6 +1,6 @@
 """Real-time use (SPEC §3): a unidirectional model run one frame at a time, its state passed in and out.
 
-    step = streaming.step_function(model, task)
+    step = streaming.step_function(model, task)   # task: its name, e.g. "frames"
     state = np.zeros((1, streaming.state_size(model)), np.float32)
     for frame in frames:                      # frame (features,) float32, or a token id for char_lm
         outputs = step(frame[None], state)    # {"output": (1, classes), "next_state": (1, state_size)}
@@ -19,6 +19,7 @@ window of frames reaches past t, so both need the whole sequence.
 import keras
 import tensorflow as tf
 
+from zoo import tasks
 from zoo.layers import WindowConcat
 
 # Layers that act on each frame alone; the step applies them as they are.
@@ -81,6 +82,8 @@ def frame_spec(model):
 def step_function(model, task):
     """One step of `model`: (frame, state) -> {"output": (1, classes), "next_state": (1, state_size)}.
 
+    `task` (a name or a `zoo.tasks.Task`) turns the last layer's output into `output`.
+
     frame is (1, features) float32 (a (1,) int32 token id for char_lm), state
     is (1, state_size) float32. `output` holds probabilities: the frame's
     label for frame models, the next token for the language model. It
@@ -90,6 +93,7 @@ def step_function(model, task):
     Returns a plain function of two tensors, for `tf.function`, Keras's
     `ExportArchive` or eager use.
     """
+    stream_output = tasks.get(task).stream_output
     layers = recurrent_layers(model)
     recurrent = {id(layer) for layer in layers}
     widths = [_state_sizes(layer) for layer in layers]
@@ -111,7 +115,7 @@ def step_function(model, task):
             elif isinstance(layer, FRAME_LAYERS):
                 # As a sequence of one frame: a layer built for (batch, time, ...) may broadcast over time.
                 x = layer(x[:, None], training=False)[:, 0]
-        output = tf.nn.softmax(x) if task == "language_model" else x
+        output = stream_output(x)
         next_state = tf.concat([value for layer_states in next_states for value in layer_states], axis=-1)
         return {"output": output, "next_state": next_state}
 

@@ -30,10 +30,8 @@ import time
 import keras
 import numpy as np
 
-from datasets.pipeline import PAD_ID
-from zoo import atomic, data, distribute, evaluation, export, models
+from zoo import atomic, data, distribute, evaluation, export, models, tasks
 from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, StopOnDivergence
-from zoo.models.sentiment import SmoothedSparseCategoricalCrossentropy
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
@@ -42,8 +40,6 @@ EARLY_STOPPING_STATE = "early_stopping.json"
 EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
 # Settings that may change when a run resumes: they do not change the model or the data.
 RESUMABLE_CHANGES = ("epochs", "patience", "learning_rate", "clipnorm", "strategy")
-# The accuracy `compile_model` gives each task: over all examples, or weighted by the sample weights.
-ACCURACY = {"sentiment": "plain", "frames": "weighted"}
 
 
 class RunError(ValueError):
@@ -51,10 +47,11 @@ class RunError(ValueError):
 
 
 def compile_model(model, task, settings, clipnorm_divisor=1):
-    """Adam with the settings' learning rate, clipping and weight average; the task's loss and accuracy.
+    """Adam with the settings' learning rate, clipping and weight average; the task's loss and metrics.
 
-    The optimizer clips each gradient at the settings' clipnorm / `clipnorm_divisor`
-    (`distribute.CustomLoop` passes it each replica's share of the gradient).
+    `task` is a name or a `zoo.tasks.Task`. The optimizer clips each gradient
+    at the settings' clipnorm / `clipnorm_divisor` (`distribute.CustomLoop`
+    passes it each replica's share of the gradient).
     """
     clipnorm = settings.resolved_clipnorm()
     if clipnorm is not None:
@@ -62,19 +59,7 @@ def compile_model(model, task, settings, clipnorm_divisor=1):
     optimizer = keras.optimizers.Adam(
         settings.learning_rate, clipnorm=clipnorm, use_ema=settings.ema > 0, ema_momentum=settings.ema or 0.99
     )
-    if task == "sentiment":
-        loss = "sparse_categorical_crossentropy"
-        if settings.label_smoothing:
-            loss = SmoothedSparseCategoricalCrossentropy(settings.label_smoothing)
-        model.compile(optimizer, loss=loss, metrics=["accuracy"])
-    elif task == "frames":
-        # Padded frames have sample weight 0: only weighted metrics skip them.
-        model.compile(optimizer, loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
-    elif task == "translation":
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
-        model.compile(optimizer, loss=loss)
-    else:
-        model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    tasks.get(task).compile(model, optimizer, settings)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -208,16 +193,20 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     when the loss becomes NaN or infinite. Under `--strategy multi_worker`
     the workers other than the chief train, write nothing to `out` and
     return None.
+
+    The steps, each a function of this module: `check_run_folder`,
+    `data.prepare`, `build_and_compile`, `start_run_folder`, `make_callbacks`,
+    `fit`, `write_artifacts` and `score`.
     """
     out = pathlib.Path(out)
     # First: MultiWorkerMirroredStrategy must configure the collective ops before any other TensorFlow work.
     strategy = distribute.make_strategy(settings.strategy)
     if not distribute.is_chief(strategy):
-        return _train_as_worker(settings, out, strategy, verbose, overwrite)
+        return _train_as_worker(settings, out, strategy, overwrite)
     return _train(settings, out, strategy, command, verbose, overwrite)
 
 
-def _train_as_worker(settings, out, strategy, verbose, overwrite):
+def _train_as_worker(settings, out, strategy, overwrite):
     """A worker other than the chief: the same training, into a temporary folder deleted at the end.
 
     It starts from the chief's checkpoint when `out` holds one (a filesystem
@@ -237,19 +226,58 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     spec = models.get(settings.model)
     earlier = check_run_folder(out, settings, overwrite)
     prepared = data.prepare(spec.task, settings, vocabularies=earlier and earlier["vocabularies"])
-    keras.utils.set_random_seed(settings.seed)
-    custom_loop = settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES
-    with strategy.scope(), distribute.dtype_policy(settings.mixed_precision):
-        model = spec.build(prepared.info, settings)
-        # One replica (the default strategy) divides by 1: model.fit clips as before.
-        compile_model(model, spec.task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
+    model = build_and_compile(spec, prepared.info, settings, strategy)
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
-    parameters = model.count_params()
     if chief:
         replicas = strategy.num_replicas_in_sync
         on_replicas = f", {replicas} replicas" if replicas > 1 else ""
-        print(f"{spec.name}: {parameters:,} parameters, {settings.cell} cell, on {prepared.loaded.name}{on_replicas}")
+        print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, "
+              f"on {prepared.loaded.name}{on_replicas}")
+    config = start_run_folder(out, settings, spec, prepared, model, command, earlier, overwrite, chief)
+    start = time.perf_counter()
+    _, loop = fit(model, prepared, settings, make_callbacks(settings, out, chief), strategy,
+               initial_epoch=saved_epochs(out), verbose=verbose)
+    training_seconds = time.perf_counter() - start
+    spread = loop.weight_spread() if loop else None
+    if spread is not None and strategy.num_replicas_in_sync > 1:
+        print(f"Weights of the {strategy.num_replicas_in_sync} replicas differ by at most {spread:g}.")
+    if not chief:
+        # Waits for the chief to write the run folder: a worker that leaves
+        # early makes the chief's TensorFlow report it as crashed.
+        loop.barrier()
+        return None
 
+    if settings.strategy != "default" or settings.mixed_precision:
+        # Exports, evaluation and model.keras take a float32 model of one device.
+        model = plain_copy(model, spec, prepared.info, settings)
+    write_artifacts(model, spec, prepared, out)
+    metrics = score(model, config, prepared)
+    metrics["training_seconds"] = round(training_seconds, 1)
+    if spread is not None:
+        metrics["replica_weight_spread"] = spread
+    write_json(out / "metrics.json", metrics)
+    if loop:
+        loop.barrier()
+    return metrics
+
+
+def build_and_compile(spec, info, settings, strategy=None):
+    """`spec`'s model built for `info` and compiled, under `strategy`'s scope (default: one device)."""
+    strategy = strategy or distribute.make_strategy("default")
+    keras.utils.set_random_seed(settings.seed)
+    with strategy.scope(), distribute.dtype_policy(settings.mixed_precision):
+        model = spec.build(info, settings)
+        # One replica (the default strategy) divides by 1: model.fit clips as before.
+        compile_model(model, spec.task, settings, clipnorm_divisor=strategy.num_replicas_in_sync)
+    return model
+
+
+def start_run_folder(out, settings, spec, prepared, model, command, earlier, overwrite, chief=True):
+    """Writes config.json into `out` (emptied first with `overwrite`) and returns it.
+
+    `earlier` is the config of the interrupted run being resumed
+    (`check_run_folder`), or None for a new run.
+    """
     if overwrite:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -258,7 +286,7 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
         "task": spec.task,
         "dataset": prepared.loaded.name,
         "settings": dataclasses.asdict(settings),
-        "parameters": parameters,
+        "parameters": model.count_params(),
         "label_names": prepared.loaded.label_names,
         "vocabularies": prepared.vocabularies,
         "versions": library_versions(),
@@ -273,55 +301,77 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
         config["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         (out / "history.csv").unlink(missing_ok=True)
     write_json(out / "config.json", config)
+    return config
 
-    callbacks = [
-        AtomicBackupAndRestore(str(out / CHECKPOINT)),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-        ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True,
-                               verbose=int(chief)),
-        keras.callbacks.TensorBoard(str(out / "logs")),
-    ]
+
+def make_callbacks(settings, out=None, chief=True):
+    """The callbacks of a run: early stopping on the validation loss with the best weights kept, and
+    the settings' weight average and schedule.
+
+    With a run folder `out`, also a checkpoint every epoch, history.csv and
+    TensorBoard logs, early stopping that survives a resume, and a stop at the
+    first NaN loss; without one (`experiments/`), training stays in memory.
+    """
+    if out is None:
+        found = [keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True)]
+    else:
+        out = pathlib.Path(out)
+        found = [
+            AtomicBackupAndRestore(str(out / CHECKPOINT)),
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+            ResumableEarlyStopping(out / CHECKPOINT, patience=settings.patience, restore_best_weights=True,
+                                   verbose=int(chief)),
+            keras.callbacks.TensorBoard(str(out / "logs")),
+        ]
     if settings.ema:
-        callbacks.insert(0, ResumableSwapEMAWeights())
+        # First, so the others (early stopping, the checkpoint) see the average at each epoch's end.
+        found.insert(0, ResumableSwapEMAWeights())
     schedule = learning_rate_schedule(settings)
     if schedule is not None:
-        callbacks.append(schedule)
-    callbacks.append(StopOnDivergence())
-    start = time.perf_counter()
-    if custom_loop:
-        loop = distribute.CustomLoop(model, strategy, ACCURACY.get(spec.task))
-        loop.fit(
+        found.append(schedule)
+    if out is not None:
+        found.append(StopOnDivergence())
+    return found
+
+
+def fit(model, prepared, settings, callbacks, strategy=None, initial_epoch=0, verbose="auto", steps_per_epoch=None):
+    """Trains `model` on `prepared`'s training batches, validating every epoch.
+
+    `model.fit` on one device; `distribute.CustomLoop` under the strategies
+    that need it. `steps_per_epoch` makes every epoch that many batches,
+    passing over the training data as often as it takes (`model.fit` only).
+    Returns (the `keras.callbacks.History`, the `CustomLoop` or None).
+    """
+    if settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES:
+        loop = distribute.CustomLoop(model, strategy, tasks.get(prepared.loaded.task).loop_accuracy)
+        history = loop.fit(
             prepared.batches["train"],
             prepared.batches["validation"],
             epochs=settings.epochs,
             callbacks=callbacks,
-            initial_epoch=saved_epochs(out),
+            initial_epoch=initial_epoch,
             verbose=1 if verbose == "auto" else verbose,
         )
-    else:
-        model.fit(
-            prepared.batches["train"],
-            validation_data=prepared.batches["validation"],
-            # The tf.data pipeline already shuffles, with the run's seed; Keras
-            # would only warn that it ignores its own shuffle on a dataset.
-            shuffle=False,
-            epochs=settings.epochs,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-    training_seconds = time.perf_counter() - start
-    spread = loop.weight_spread() if custom_loop else None
-    if spread is not None and strategy.num_replicas_in_sync > 1:
-        print(f"Weights of the {strategy.num_replicas_in_sync} replicas differ by at most {spread:g}.")
-    if not chief:
-        # Waits for the chief to write the run folder: a worker that leaves
-        # early makes the chief's TensorFlow report it as crashed.
-        loop.barrier()
-        return None
+        return history, loop
+    train_batches = prepared.batches["train"]
+    if steps_per_epoch is not None:
+        train_batches = train_batches.repeat()
+    history = model.fit(
+        train_batches,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=prepared.batches["validation"],
+        # The tf.data pipeline already shuffles, with the run's seed; Keras
+        # would only warn that it ignores its own shuffle on a dataset.
+        shuffle=False,
+        epochs=settings.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return history, None
 
-    if settings.strategy != "default" or settings.mixed_precision:
-        # Exports, evaluation and model.keras take a float32 model of one device.
-        model = plain_copy(model, spec, prepared.info, settings)
+
+def write_artifacts(model, spec, prepared, out):
+    """model.keras, saved_model/, model.tflite, stream.tflite (models that stream) and learning_curves.png."""
     with atomic.replacing(out / "model.keras") as temporary:
         model.save(temporary)
     endpoints = export.export_saved_model(
@@ -332,14 +382,10 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
         export.export_tflite(out / "saved_model", out / "stream.tflite", "step")
     plot_history(out / "history.csv", out / "learning_curves.png", spec.name)
 
-    metrics = evaluation.evaluate_keras(model, config, prepared, "test")
-    metrics["training_seconds"] = round(training_seconds, 1)
-    if spread is not None:
-        metrics["replica_weight_spread"] = spread
-    write_json(out / "metrics.json", metrics)
-    if custom_loop:
-        loop.barrier()
-    return metrics
+
+def score(model, config, prepared, split="test"):
+    """The task's metrics of `model` on `split`, and its trivial baseline's."""
+    return {**evaluation.evaluate_keras(model, config, prepared, split), **evaluation.baseline(config, prepared, split)}
 
 
 def plain_copy(model, spec, info, settings):
@@ -360,7 +406,7 @@ def plot_history(history_csv, png, title):
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from matplotlib import pyplot, ticker
 
     history = np.genfromtxt(history_csv, delimiter=",", names=True)
     history = np.atleast_1d(history)
@@ -371,6 +417,8 @@ def plot_history(history_csv, png, title):
         axis.plot(epochs, history[name], marker="o", label="train")
         axis.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
         axis.set_xlabel("epoch")
+        # Epochs are whole: a short run would get ticks at 1.25, 1.5, ...
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axis.set_ylabel(name)
         axis.legend()
     figure.suptitle(title)

@@ -87,6 +87,8 @@ class Builder(_common.OfflineBuilderMixin, tfds.core.GeneratorBasedBuilder):
         CmudictConfig(name="no_stress", description="Stress digits removed.", keep_stress=False),
     ]
     DEFAULT_CONFIG_NAME = "stress"
+    # A word comes once per pronunciation: an answer is right when it matches any of them.
+    SEVERAL_REFERENCES = True
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

@@ -107,27 +107,6 @@ class BigramEmbedding(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="zoo")
-class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy of integer labels against probabilities, with label smoothing (Keras's sparse loss has none).
-
-    The target puts 1 - label_smoothing on the label and spreads label_smoothing evenly
-    over all classes, which keeps a small model from growing ever more confident on
-    reviews it has memorised.
-    """
-
-    def __init__(self, label_smoothing=0.0, name="smoothed_sparse_categorical_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = label_smoothing
-
-    def call(self, labels, probabilities):
-        one_hot = ops.one_hot(ops.cast(ops.reshape(labels, (-1,)), "int32"), ops.shape(probabilities)[-1])
-        return keras.losses.categorical_crossentropy(one_hot, probabilities, label_smoothing=self.label_smoothing)
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
 def build(info, settings):
     token_ids = keras.Input((None,), dtype="int64", name="token_ids")
     x = keras.layers.Embedding(info.vocabulary_size, settings.embedding_dim, mask_zero=True, name="embedding")(token_ids)

@@ -16,8 +16,6 @@ from zoo.models.frames import frame_input, frame_output
 
 
 def build(info, settings):
-    if settings.window < 1 or settings.window % 2 == 0:
-        raise ValueError(f"--window must be a positive odd number of frames, centred on t; got {settings.window}.")
     frames, x = frame_input(info)
     half = settings.window // 2
     x = WindowConcat(half, half, name="window")(x)
