@@ -22,9 +22,7 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 
 import keras
 import numpy as np

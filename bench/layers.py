@@ -17,16 +17,11 @@ and gradients compared.
 import argparse
 import contextlib
 import os
-import pathlib
 import statistics
-import sys
 import time
 import unittest.mock
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-# `python bench/layers.py` puts bench/, not the repository, on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 
 import numpy as np
 import tensorflow as tf

@@ -24,13 +24,10 @@ Writes results.csv (one row per run), summary.csv (mean and standard
 deviation over seeds) and accuracy.png.
 """
 
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from experiments import common  # noqa: E402
-from zoo.settings import for_model  # noqa: E402
+from experiments import common
+from zoo.settings import for_model
 
 FRACTIONS = (0.05, 0.10, 0.25, 0.50, 1.00)
 QUICK_FRACTIONS = (1.0,)

@@ -19,13 +19,10 @@ cores shared with other jobs.)
 """
 
 import dataclasses
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from experiments import common  # noqa: E402
-from zoo.settings import for_model  # noqa: E402
+from experiments import common
+from zoo.settings import for_model
 
 # None shares nothing; the others name what the backward direction takes from the forward one.
 SHARED = (None, "input", "recurrent", "all")

@@ -20,20 +20,14 @@ Writes to --out (default experiments/results/time_sharing/):
   parameters.png    parameters against context in frames
 """
 
-import pathlib
-import sys
+from experiments import common  # first: it quiets TensorFlow's start-up logging
 
-# `python experiments/X.py` puts experiments/, not the repository, on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
+import tensorflow as tf
 
-from experiments import common  # noqa: E402  (first: it quiets TensorFlow's start-up logging)
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from zoo import models  # noqa: E402
-from zoo.data import DataInfo  # noqa: E402
-from zoo.settings import for_model  # noqa: E402
+from zoo import models
+from zoo.data import DataInfo
+from zoo.settings import for_model
 
 FEATURES = 39
 CLASSES = 10

@@ -27,21 +27,16 @@ Writes to --out (default experiments/results/vanishing_gradients/):
   gradients.png   gradient norm against distance from the output, log scale
 """
 
-import pathlib
-import sys
 import time
 
-# `python experiments/X.py` puts experiments/, not the repository, on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from experiments import common  # first: it quiets TensorFlow's start-up logging
 
-from experiments import common  # noqa: E402  (first: it quiets TensorFlow's start-up logging)
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from zoo.models.cells import CELLS, recurrent  # noqa: E402
-from zoo.settings import Settings  # noqa: E402
+from zoo.models.cells import CELLS, recurrent
+from zoo.settings import Settings
 
 SYMBOLS = 8
 DISTRACTORS = 8

@@ -7,8 +7,8 @@ feeds it a split and scores what comes back.
 import numpy as np
 import tensorflow as tf
 
-from datasets.pipeline import PAD_ID
 from zoo import decoding, export, tasks
+from zoo.tasks.base import token_lengths
 
 
 class KerasRunner:
@@ -17,8 +17,9 @@ class KerasRunner:
     def __init__(self, model, beam_size=1):
         self.model, self.beam_size = model, beam_size
 
-    def classify(self, token_ids):
-        return self.model.predict_on_batch(token_ids)
+    def predict(self, inputs, lengths):
+        """The model's outputs for a padded batch; `lengths` (real frames per row) only matter to TF Lite."""
+        return self.model.predict_on_batch(inputs)
 
     def label_frames(self, frames, lengths):
         return self.model.predict_on_batch(frames)
@@ -51,9 +52,9 @@ class TFLiteRunner:
     def _each_row(self, rows, lengths):
         return [self._invoke(row[:length]) for row, length in zip(rows, lengths)]
 
-    def classify(self, token_ids):
-        token_ids = np.asarray(token_ids)
-        return np.stack(self._each_row(token_ids, np.maximum((token_ids != PAD_ID).sum(axis=1), 1)))
+    def predict(self, inputs, lengths):
+        """One output per row, each row run without its padding (its first `lengths[row]` frames)."""
+        return np.stack(self._each_row(np.asarray(inputs), lengths))
 
     def label_frames(self, frames, lengths):
         frames = np.asarray(frames)
@@ -64,8 +65,7 @@ class TFLiteRunner:
         return padded
 
     def translate(self, source_ids, start, end, max_length):
-        source_ids = np.asarray(source_ids)
-        return np.stack(self._each_row(source_ids, np.maximum((source_ids != PAD_ID).sum(axis=1), 1)))
+        return self.predict(source_ids, token_lengths(source_ids))
 
     def next_token_probabilities(self, token_ids):
         return np.stack([self._invoke(row) for row in np.asarray(token_ids)])

@@ -19,8 +19,8 @@ class ModelSpec:
     Attributes:
         name: the registry name (`--model`).
         build: `build(info, settings) -> keras.Model`.
-        task: the `datasets` task it trains on.
-        default_dataset: the task's default dataset, for `--list` (kept here so `--list` needs no TensorFlow).
+        task: the name of the `zoo.tasks` task it trains on.
+        default_dataset: the task's default dataset, for `--list`; None for a task that has none.
         description: one line for `--list`.
         defaults: settings that differ from `zoo.settings.Settings`'s defaults for this model.
     """
@@ -28,7 +28,7 @@ class ModelSpec:
     name: str
     build: Callable
     task: str
-    default_dataset: str
+    default_dataset: str | None
     description: str
     defaults: dict
 
@@ -73,6 +73,12 @@ MODELS = {
 }
 
 
+def register(spec: ModelSpec) -> ModelSpec:
+    """Adds `spec` to `MODELS` under its name (replacing one of the same name) and returns it."""
+    MODELS[spec.name] = spec
+    return spec
+
+
 def get(name):
     """The `ModelSpec` called `name`; an unknown name raises ValueError listing the known ones."""
     if name not in MODELS:
@@ -80,4 +86,4 @@ def get(name):
     return MODELS[name]
 
 
-__all__ = ["CELLS", "MODELS", "ModelSpec", "get"]
+__all__ = ["CELLS", "MODELS", "ModelSpec", "get", "register"]

@@ -13,6 +13,8 @@ A new task is one module: a `datasets.tasks.Task` for its data, a subclass of
 
 import dataclasses
 
+import numpy as np
+
 import datasets
 from datasets import pipeline
 from datasets.tasks import get_task as get_data_task
@@ -22,6 +24,12 @@ MAX_WORD_VOCABULARY = 20_000
 TEXT_STANDARDIZE = "lower_and_strip_punctuation"
 # Longest --input text: a model trained on sentences need not take a book, and the user meant a sentence.
 MAX_INPUT_CHARACTERS = 10_000
+
+
+def token_lengths(token_ids):
+    """Tokens per row of padded ids (batch, time), at least 1: an empty text still has one frame to run."""
+    token_ids = np.asarray(token_ids)
+    return np.maximum((token_ids != pipeline.PAD_ID).sum(axis=1), 1)
 
 
 def check_text_input(text):

@@ -91,7 +91,7 @@ class TextClassification(base.Task):
     def evaluate(self, runner, config, prepared, split):
         labels, predictions = [], []
         for token_ids, label in prepared.batches[split]:
-            predictions.append(np.argmax(runner.classify(token_ids), axis=-1))
+            predictions.append(np.argmax(runner.predict(token_ids, base.token_lengths(token_ids)), axis=-1))
             labels.append(label.numpy())
         return metrics.classification(np.concatenate(labels), np.concatenate(predictions), config["label_names"])
 
