@@ -102,7 +102,7 @@ def parser():
 
 def print_models():
     for spec in models.MODELS.values():
-        print(f"{spec.name:<18} {spec.task:<15} default dataset {spec.default_dataset or "(none: --dataset)":<20} {spec.description}")
+        print(f"{spec.name:<18} {spec.task:<15} default dataset {spec.default_dataset or '(none: --dataset)':<20} {spec.description}")
         print(f"{'':<18} defaults: " + ", ".join(f"{key}={value}" for key, value in spec.defaults.items()))
 
 
