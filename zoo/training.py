@@ -7,7 +7,7 @@ A run folder holds, once training ends:
   stream.tflite     one frame (or token) and the state in, output and next state out;
                     unidirectional models only (see `zoo.streaming`)
   config.json       every setting, the vocabularies, library versions and the command
-  metrics.json      the test metrics
+  metrics.json      the test metrics, and the task's trivial baseline (`baseline_*`)
   history.csv       loss and metrics per epoch
   learning_curves.png
   logs/             TensorBoard logs (`tensorboard --logdir RUN/logs`)
