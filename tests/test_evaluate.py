@@ -114,6 +114,9 @@ def test_datasets_with_several_references_report_word_and_phoneme_error_rates():
     assert scores["word_error_rate"] == 1.0 and scores["phoneme_error_rate"] == 0.5
     pairs = translation.score(False, target, [(5, 6)], [["AH0", "B"]], [["AH0"]])
     assert pairs["word_error_rate"] == 0.5 and "bleu" in pairs
+    task = translation.Translation()
+    assert task.main_metric_of(scores) == ("word_error_rate", False)
+    assert task.main_metric_of(pairs) == ("bleu", True)
 
 
 def test_cmudict_g2p_declares_several_references_and_a_tsv_with_repeated_words_is_detected(tmp_path):
