@@ -306,8 +306,9 @@ def plot_mse(curve_rows, rates, lengths, pyplot):
         panel.set_xlabel("training steps")
         panel.set_title(f"T = {length}")
         panel.grid(alpha=0.3)
+        # On every panel: the chosen rates differ between lengths.
+        panel.legend(fontsize=7, loc="lower left")
     panels[0][0].set_ylabel("test MSE (mean over seeds; faint: each seed)")
-    panels[0][-1].legend(fontsize=8)
     figure.suptitle("The adding problem: MSE against training steps")
     return figure
 
