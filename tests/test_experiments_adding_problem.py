@@ -111,7 +111,8 @@ def test_quick_run_writes_sane_results_and_plot(tmp_path):
             assert 0 < float(row[name]) < 1
         assert float(row["log10_memory_span"]) <= 0
     # After a few steps the forget gates still sit near their bias: sigmoid(1) ≈ 0.73, sigmoid(5) ≈ 0.99.
-    spans = {float(row["forget_bias"]): float(row["log10_memory_span"]) for row in gates if row["task"] == "first_symbol"}
+    spans = {float(row["forget_bias"]): float(row["log10_memory_span"])
+             for row in gates if row["task"] == "first_symbol"}
     assert spans[5.0] > -0.1 > spans[1.0]
 
     assert_png(tmp_path / "mse.png")
