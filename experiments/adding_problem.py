@@ -39,21 +39,16 @@ Writes to --out (default experiments/results/adding_problem/):
   gates.csv         one row per LSTM (both tasks): input- and forget-gate means and memory span
 """
 
-import pathlib
-import sys
 import time
 
-# `python experiments/X.py` puts experiments/, not the repository, on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from experiments import common  # first: it quiets TensorFlow's start-up logging
 
-from experiments import common  # noqa: E402  (first: it quiets TensorFlow's start-up logging)
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from experiments import vanishing_gradients  # noqa: E402
-from zoo.models.cells import CELLS, recurrent  # noqa: E402
+from experiments import vanishing_gradients
+from zoo.models.cells import CELLS, recurrent
 
 BASELINE = 1 / 6
 FEATURES = 2
