@@ -152,9 +152,8 @@ import numpy as np
 import tensorflow as tf
 
 
+# Refuses this repository's packages, which its editable install puts on every Python's path.
 class WithoutTheRepository:
-    """Refuses this repository's packages, which its editable install puts on every Python's path."""
-
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("zoo", "datasets", "experiments"):
             raise ImportError(f"{name} belongs to the repository: a SavedModel must load without it")
