@@ -75,7 +75,7 @@ def parse_arguments():
     if min(getattr(arguments, name) for name in sizes) < 1 or arguments.warmup < 0:
         parser.error(f"--{', --'.join(name.replace('_', '-') for name in sizes)} must be positive, --warmup not negative")
     if arguments.against_keras == (arguments.run is not None):
-        parser.error("pass a run folder or --against-keras, not both")
+        parser.error("pass either a run folder or --against-keras")
     if arguments.against_keras:
         return arguments
     if not (arguments.run / "stream.tflite").exists():
