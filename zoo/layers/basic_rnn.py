@@ -144,9 +144,10 @@ class BasicRNN(keras.layers.RNN):
     batch into the next call, for streaming; `reset_states()` zeroes it.
 
     In training on a CPU, float32 steps run in a compiled op
-    (zoo/layers/native_kernel.cc, built on first use); everything else, and
-    every inference graph, runs the TensorFlow-ops loop of
-    zoo/layers/recurrence.py. Both compute the same equations.
+    (zoo/layers/native_kernel.cc, built on first use); other training runs
+    the TensorFlow-ops loop of zoo/layers/recurrence.py, and every call that
+    is not training (inference graphs, exports) that file's inference loop.
+    All compute the same equations.
     """
 
     def __init__(

@@ -1,10 +1,14 @@
 """The time loop behind `BasicRNN` and `Bidirectional`: h_t = phi(x_t W_xh + b + h_{t-1} W_hh).
 
+Two loops of TensorFlow ops, so that exported models need nothing but
+TensorFlow (and convert to TF Lite built-ins and ONNX): `run_inference`, the
+loop of every call that is not training, which SavedModel export and the
+converters trace (see its docstring), and `run_recurrence`, the training loop
+wherever the compiled op of native_kernel.py is not used: off the CPU, under
+XLA, in float16 or float64, or with no C++ compiler.
+
 `run_recurrence` walks a batch of sequences through time in a `tf.while_loop`
-of TensorFlow ops. It is the loop of every inference graph (so exported
-models need nothing but TensorFlow) and of training wherever the compiled op
-of native_kernel.py is not used: off the CPU, under XLA, in float16 or
-float64, or with no C++ compiler. It carries a hand-written backward pass:
+and carries a hand-written backward pass:
 
     g_t    = dL/dh_t (from the outputs) + carry
     dz_t   = g_t * phi'(h_t)                  (zero where the frame is masked)
