@@ -8,6 +8,7 @@
     python evaluate.py runs/char_lm-... --input "def " --length 200 --temperature 0.8
     python evaluate.py runs/framewise-... --stream             # real time: a test utterance frame by frame
     python evaluate.py runs/framewise-... --export stream --quantize dynamic   # and its accuracy cost
+    python evaluate.py runs/framewise-... --export onnx       # model.onnx (pip install -r requirements-onnx.txt)
 
 RUN is a run folder of train.py (its model.keras), its saved_model/ folder or
 a .tflite file in it (model*.tflite, or stream*.tflite, scored frame by
@@ -39,9 +40,9 @@ def parser():
     add("--stream", action="store_true",
         help="stream the first sequence of --split through the run's stream.tflite one frame at a time, printing "
         "each label as it arrives and the per-frame latency (unidirectional models; char_lm at most --length)")
-    add("--export", choices=["model", "stream"],
+    add("--export", choices=["model", "stream", "onnx"],
         help="convert the run's SavedModel again: model.tflite (whole sequences) or stream.tflite (one frame and "
-        "the state); with --quantize, model-dynamic.tflite etc., scored against the float file")
+        "the state); with --quantize, model-dynamic.tflite etc., scored against the float file; or model.onnx")
     add("--quantize", choices=["none", "dynamic", "float16"], default="none",
         help="with --export: dynamic (int8 weights, ~4x smaller) or float16 (2x smaller) (default: %(default)s)")
     add("--debug", action="store_true", help="show the traceback of an error instead of one line")
@@ -156,6 +157,17 @@ def export_tflite(kind, artifact, run_folder, config, args):
     return path
 
 
+def export_onnx(kind, artifact, run_folder, config, args):
+    """--export onnx: writes RUN/model.onnx, the SavedModel endpoint that takes tensors."""
+    from zoo import onnx_export, tasks
+
+    signature = tasks.get(config["task"]).onnx_signature
+    path = run_folder / "model.onnx"
+    onnx_export.export_onnx(saved_model_with(signature, kind, artifact, run_folder, config), path, signature)
+    print(f"Wrote {path} ({path.stat().st_size / 1024:.1f} KiB), the {signature!r} endpoint.",
+          file=sys.stderr if args.json else sys.stdout)
+
+
 def stream_demo(run_folder, config, prepared, args):
     """--stream: feeds the first sequence of the split to stream.tflite a frame at a time, as a live source would."""
     import time
@@ -198,8 +210,8 @@ def main(argv=None):
         arguments.error(f"argument --beam: must be a positive integer, got {args.beam}")
     if args.length < 1 or args.temperature < 0:
         arguments.error("arguments --length and --temperature: need --length >= 1 and --temperature >= 0")
-    if args.quantize != "none" and args.export is None:
-        arguments.error("argument --quantize: applies to --export only")
+    if args.quantize != "none" and args.export in (None, "onnx"):
+        arguments.error("argument --quantize: applies to --export only (model or stream)")
     if sum(map(bool, (args.input is not None, args.stream, args.export))) > 1:
         arguments.error("arguments --input, --stream and --export: pass one at a time")
 
@@ -218,6 +230,9 @@ def main(argv=None):
             raise ValueError(f"{config_path} is not JSON ({error}): copy it again from the run folder.") from None
         if args.input is not None:
             run_on_input(kind, artifact, config, args)
+            return 0
+        if args.export == "onnx":
+            export_onnx(kind, artifact, run_folder, config, args)
             return 0
         if args.export:
             exported = export_tflite(kind, artifact, run_folder, config, args)
@@ -272,7 +287,7 @@ def main(argv=None):
     except Exception as error:
         if args.debug:
             raise
-        if isinstance(error, (DatasetError, FileNotFoundError, ValueError)):
+        if isinstance(error, (DatasetError, FileNotFoundError, ValueError, ImportError)):
             arguments.exit(2, f"{arguments.prog}: error: {one_line(error)}\n")
         arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {one_line(error)} (--debug shows where)\n")
 

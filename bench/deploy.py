@@ -1,4 +1,22 @@
-"""Inference latency of a run's TF Lite files on LiteRT against its Keras model, batch 1.
+"""Inference latency of exported models: the zoo's against Keras's own layers, or a run's TF Lite files.
+
+With --against-keras (no run folder), the issue's comparison in one process:
+a frame labeller (Masking, Normalization, a recurrent layer of --units,
+softmax Dense over --classes; the framewise model's layers) built twice,
+with the zoo's `Bidirectional(BasicRNN)` (or `BasicRNN`) and with Keras's
+`Bidirectional(SimpleRNN, merge_mode="sum")` (or `SimpleRNN`), the same
+weights. Each is exported as it deploys: the zoo's through zoo.export (the
+SavedModel's serving_default, model.tflite, stream.tflite); Keras's through
+`model.export`, and to TF Lite as `SimpleRNN(unroll=True)` at a fixed
+--frames, since its any-length loop does not convert to built-in ops. The
+table shows each contender's median and range over --repeats interleaved
+rounds, the speedup over Keras, and the physical limit: the FLOPs over one
+core's measured matmul peak.
+
+    python bench/deploy.py --against-keras                      # bidirectional, 128 units, 39 features
+    python bench/deploy.py --against-keras --no-bidirectional   # and stream.tflite per frame
+
+With a run folder:
 
 Per frame, as a live source delivers them: stream.tflite's `step`, against
 the Keras layers called once per frame with the state passed along (the same
@@ -30,20 +48,36 @@ import tensorflow as tf
 
 from zoo import export, streaming
 
+import against_keras  # noqa: E402  (bench/, beside this file)
+
 
 def parse_arguments():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("run", type=pathlib.Path, help="a run folder with stream.tflite (a unidirectional model)")
+    parser.add_argument("run", type=pathlib.Path, nargs="?",
+                        help="a run folder with stream.tflite (a unidirectional model); or pass --against-keras")
     parser.add_argument("--frames", type=int, default=100, help="frames (or tokens) per sequence")
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per contender")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per contender first")
+    parser.add_argument("--against-keras", action="store_true",
+                        help="the zoo's layers against Keras's, exported (no run folder)")
+    parser.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --against-keras: Bidirectional, or one direction (and stream.tflite)")
+    parser.add_argument("--batch-size", type=int, default=64, help="with --against-keras: the SavedModel's batch")
+    parser.add_argument("--units", type=int, default=128, help="with --against-keras")
+    parser.add_argument("--features", type=int, default=39, help="with --against-keras")
+    parser.add_argument("--classes", type=int, default=61, help="with --against-keras")
     arguments = parser.parse_args()
+    sizes = ("frames", "repeats", "batch_size", "units", "features", "classes")
+    if min(getattr(arguments, name) for name in sizes) < 1 or arguments.warmup < 0:
+        parser.error(f"--{', --'.join(name.replace('_', '-') for name in sizes)} must be positive, --warmup not negative")
+    if arguments.against_keras == (arguments.run is not None):
+        parser.error("pass either a run folder or --against-keras")
+    if arguments.against_keras:
+        return arguments
     if not (arguments.run / "stream.tflite").exists():
         parser.error(f"{arguments.run} has no stream.tflite: pass a run of framewise --no-bidirectional or char_lm.")
-    if min(arguments.frames, arguments.repeats) < 1 or arguments.warmup < 0:
-        parser.error("--frames and --repeats must be positive, --warmup not negative")
     return arguments
 
 
@@ -88,8 +122,8 @@ def contenders(run, model, task, sequence):
     return {"per frame": per_frame, "per sequence": per_sequence}
 
 
-def median_seconds(functions, repeats, warmup):
-    """The median seconds of one call of each function, the functions taking turns each round."""
+def round_seconds(functions, repeats, warmup):
+    """{name: [seconds of one call per round]}, the functions taking turns each round."""
     for function in functions.values():
         for _ in range(warmup):
             function()
@@ -99,12 +133,20 @@ def median_seconds(functions, repeats, warmup):
             start = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def median_seconds(functions, repeats, warmup):
+    """The median seconds of one call of each function, the functions taking turns each round."""
+    return {name: statistics.median(values) for name, values in round_seconds(functions, repeats, warmup).items()}
 
 
 def main():
     arguments = parse_arguments()
     try:
+        if arguments.against_keras:
+            against_keras.benchmark(arguments, round_seconds)
+            return
         benchmark(arguments)
     except (OSError, ValueError) as error:
         # A missing or corrupt file in the run folder: one line, no traceback.

@@ -1,12 +1,19 @@
-"""The fused time loop's hand-written backward pass, against finite differences and autodiff."""
+"""Gradients of both TensorFlow-ops loops, against finite differences and autodiff.
+
+`training=True` runs the training loop and its hand-written backward pass
+(run_recurrence; float64, or ZOO_NATIVE_KERNEL=0, keeps the native op out);
+`training=False` runs the inference loop (run_inference), which TensorFlow
+differentiates itself.
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import keras
 
+import numpy_reference
 from numpy_reference import lengths_to_mask
-from zoo.layers import BasicRNN, Bidirectional
+from zoo.layers import BasicRNN, Bidirectional, recurrence
 
 
 def float64_layer(layer, features, seed=0):
@@ -17,10 +24,10 @@ def float64_layer(layer, features, seed=0):
 
 
 @tf.function(reduce_retracing=True)
-def loss_and_gradients(layer, x, mask, initial_state, probe):
+def loss_and_gradients(layer, x, mask, initial_state, probe, training):
     with tf.GradientTape() as tape:
         tape.watch([x, *initial_state])
-        outputs, *finals = layer(x, mask=mask, initial_state=initial_state)
+        outputs, *finals = layer(x, mask=mask, initial_state=initial_state, training=training)
         loss = tf.reduce_sum(outputs * probe) + sum(tf.reduce_sum(f * f) for f in finals)
     gradients = tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])
     return loss, gradients
@@ -39,16 +46,18 @@ def numerical_gradient(function, value, epsilon=1e-6):
     return gradient
 
 
-def check_against_finite_differences(layer, x, mask, initial_state):
+def check_against_finite_differences(layer, x, mask, initial_state, training):
     probe = np.random.default_rng(5).normal(size=layer(x, mask=mask, initial_state=initial_state)[0].shape)
     x, initial_state = tf.constant(x), [tf.constant(s) for s in initial_state]
-    _, gradients = loss_and_gradients(layer, x, mask, initial_state, probe)
+    _, gradients = loss_and_gradients(layer, x, mask, initial_state, probe, training)
     weights = [w.numpy() for w in layer.trainable_weights]
 
     def loss():
         for variable, value in zip(layer.trainable_weights, weights):
             variable.assign(value)
-        return float(loss_and_gradients(layer, values[0], mask, values[1 : 1 + len(initial_state)], probe)[0])
+        return float(
+            loss_and_gradients(layer, values[0], mask, values[1 : 1 + len(initial_state)], probe, training)[0]
+        )
 
     values = [x.numpy(), *[s.numpy() for s in initial_state], *weights]
     for analytic, value in zip(gradients, values):
@@ -56,9 +65,10 @@ def check_against_finite_differences(layer, x, mask, initial_state):
         np.testing.assert_allclose(analytic, numerical_gradient(loss, value), atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear", "softplus"])
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_basic_rnn_gradients_equal_finite_differences(activation, go_backwards):
+def test_basic_rnn_gradients_equal_finite_differences(activation, go_backwards, training):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 5, 2))
     mask = lengths_to_mask([5, 3], 5)
@@ -67,11 +77,12 @@ def test_basic_rnn_gradients_equal_finite_differences(activation, go_backwards):
                  dtype="float64"),
         features=2,
     )
-    check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3))])
+    check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3))], training)
 
 
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("share_weights", [None, "input", "recurrent", "all"])
-def test_bidirectional_gradients_equal_finite_differences(share_weights):
+def test_bidirectional_gradients_equal_finite_differences(share_weights, training):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 4, 2))
     mask = lengths_to_mask([2, 4], 4)
@@ -80,13 +91,15 @@ def test_bidirectional_gradients_equal_finite_differences(share_weights):
                       merge_mode="concat", share_weights=share_weights, dtype="float64"),
         features=2,
     )
-    check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))])
+    check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))], training)
 
 
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("time_major", [False, True])
-@pytest.mark.parametrize("length", [1, 4, 11])
-def test_gradients_equal_keras_simple_rnn_autodiff(time_major, length):
-    """Lengths below, at and past whole blocks of frames, with the inputs' gradient too."""
+@pytest.mark.parametrize("length", [1, 4, 11, 17])
+def test_gradients_equal_keras_simple_rnn_autodiff(time_major, length, training, monkeypatch):
+    """Lengths below, at and past whole blocks of frames (of both loops), with the inputs' gradient too."""
+    monkeypatch.setenv("ZOO_NATIVE_KERNEL", "0")
     rng = np.random.default_rng(3)
     x = tf.constant(rng.normal(size=(4, length, 5)).astype("float32"))
     mask = tf.constant(lengths_to_mask([length, max(1, length - 3), 1, length], length))
@@ -103,7 +116,7 @@ def test_gradients_equal_keras_simple_rnn_autodiff(time_major, length):
     ):
         with tf.GradientTape() as tape:
             tape.watch(inputs)
-            loss = tf.reduce_sum(tf.sin(to_batch_major(layer(inputs, mask=layer_mask))))
+            loss = tf.reduce_sum(tf.sin(to_batch_major(layer(inputs, mask=layer_mask, training=training))))
         input_gradient, *weight_gradients = tape.gradient(loss, [inputs, *layer.trainable_weights])
         gradients.append([to_batch_major(input_gradient), *weight_gradients])
     for ours_gradient, theirs_gradient in zip(*gradients):
@@ -118,3 +131,34 @@ def test_gradient_inside_a_compiled_training_step():
     y = np.zeros((8, 6, 2), "float32")
     losses = model.fit(x, y, epochs=5, batch_size=8, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("static_batch", [True, False])
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 17])
+def test_inference_loop_matches_the_numpy_reference(length, static_batch):
+    """Whole blocks and not, no frames at all, both directions, a mask, and the static batch of one
+    (model.tflite's signature, which keeps its states in a buffer instead of a TensorArray)."""
+    rng = np.random.default_rng(6)
+    batch = 1 if static_batch else 3
+    x = rng.normal(size=(batch, length, 2)).astype("float32")
+    mask = lengths_to_mask(rng.integers(0, length + 1, batch), length)
+    mask[:, length // 2 :] |= rng.random((batch, length - length // 2)) < 0.5  # gaps inside sequences too
+    initial_states = [rng.normal(size=(batch, 3)).astype("float32") for _ in range(2)]
+    weights = [[rng.normal(scale=0.5, size=shape).astype("float32") for shape in ((2, 3), (3, 3), (3,))]
+               for _ in range(2)]
+    directions = [(state, kernel, bias, recurrent, reverse)
+                  for state, (kernel, recurrent, bias), reverse in zip(initial_states, weights, (False, True))]
+
+    @tf.function(input_signature=[tf.TensorSpec([batch if static_batch else None, None, 2]),
+                                  tf.TensorSpec([batch if static_batch else None, None], tf.bool)])
+    def run(x, mask):
+        return recurrence.run_inference(x, directions, "tanh", mask)
+
+    for (outputs, final), (kernel, recurrent, bias), state, reverse in zip(
+        run(x, mask), weights, initial_states, (False, True)
+    ):
+        expected, expected_final = numpy_reference.rnn(
+            x, kernel, recurrent, bias, initial_state=state, mask=mask, reverse=reverse
+        )
+        np.testing.assert_allclose(outputs, expected.reshape(outputs.shape), atol=1e-5)
+        np.testing.assert_allclose(final, expected_final, atol=1e-5)

@@ -40,12 +40,14 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
         outputs = outputs.write(index, tf.where(finished, tf.constant(PAD_ID, tf.int64), tokens))
         return index + 1, tokens, states, finished, outputs
 
-    _, _, _, _, outputs = tf.while_loop(
+    steps, _, _, _, outputs = tf.while_loop(
         lambda index, tokens, states, finished, outputs: (index < max_length) & ~tf.reduce_all(finished),
         step,
         (tf.constant(0), tokens, states, finished, outputs),
     )
-    return _pad_to(tf.transpose(outputs.stack()), max_length)
+    # Cut to the steps that ran before padding: TensorFlow's list holds all max_length slots, so without
+    # the cut tf2onnx folds the padding to none, but ONNX's Loop returns only the steps that ran.
+    return _pad_to(tf.transpose(outputs.stack())[:, :steps], max_length)
 
 
 def beam_search(model, source_ids, start_id, end_id, max_length, beam_size):

@@ -100,7 +100,9 @@ def step_function(model, task):
 
     def step(frame, state):
         x, real, next_states = frame, None, []
-        states = list(tf.split(state, [width for layer_widths in widths for width in layer_widths], axis=-1))
+        sizes = [width for layer_widths in widths for width in layer_widths]
+        # No split of a single state: in TF Lite it is an op of its own, a copy.
+        states = list(tf.split(state, sizes, axis=-1)) if len(sizes) > 1 else [state]
         for layer in model.layers:
             if isinstance(layer, keras.layers.Masking):
                 real = tf.reduce_any(tf.not_equal(x, layer.mask_value), axis=-1, keepdims=True)
@@ -114,7 +116,8 @@ def step_function(model, task):
                 next_states.append(new)
             elif isinstance(layer, FRAME_LAYERS):
                 # As a sequence of one frame: a layer built for (batch, time, ...) may broadcast over time.
-                x = layer(x[:, None], training=False)[:, 0]
+                # Reshapes, not slices: TF Lite folds them into the neighbouring ops.
+                x = tf.squeeze(layer(tf.expand_dims(x, 1), training=False), 1)
         output = stream_output(x)
         next_state = tf.concat([value for layer_states in next_states for value in layer_states], axis=-1)
         return {"output": output, "next_state": next_state}

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from zoo.layers import native_kernel
-from zoo.layers.recurrence import has_fast_gradient, run_recurrence
+from zoo.layers.recurrence import has_fast_gradient, run_inference, run_recurrence
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -144,9 +144,10 @@ class BasicRNN(keras.layers.RNN):
     batch into the next call, for streaming; `reset_states()` zeroes it.
 
     In training on a CPU, float32 steps run in a compiled op
-    (zoo/layers/native_kernel.cc, built on first use); everything else, and
-    every inference graph, runs the TensorFlow-ops loop of
-    zoo/layers/recurrence.py. Both compute the same equations.
+    (zoo/layers/native_kernel.cc, built on first use); other training runs
+    the TensorFlow-ops loop of zoo/layers/recurrence.py, and every call that
+    is not training (inference graphs, exports) that file's inference loop.
+    All compute the same equations.
     """
 
     def __init__(
@@ -247,11 +248,16 @@ class BasicRNN(keras.layers.RNN):
         return output
 
     def run_time_loop(self, sequences, initial_state, mask=None, training=False):
-        """The zoo's time loop with this layer's weights: the native op in training where it can, else TensorFlow ops.
+        """The zoo's time loop with this layer's weights: in training the native op where it can, else TensorFlow ops.
 
         Returns every state, in frame order even when `go_backwards`, and the
         final state, in this layer's layout.
         """
+        if not training:
+            ((outputs, final_state),) = run_inference(
+                sequences, [self.direction(initial_state)], self.cell.activation_name, mask, self.time_major
+            )
+            return outputs, final_state
         time_loop = native_kernel.run_native_recurrence if native_kernel.usable(sequences, training) else run_recurrence
         return time_loop(
             sequences,
@@ -264,6 +270,11 @@ class BasicRNN(keras.layers.RNN):
             reverse=self.go_backwards,
             time_major=self.time_major,
         )
+
+    def direction(self, initial_state):
+        """This layer's entry of `run_inference`'s `directions`."""
+        cell = self.cell
+        return initial_state, cell.kernel, cell.bias, cell.recurrent_kernel, self.go_backwards
 
     def _call_generic(self, sequences, initial_state, mask, training):
         """Keras's own loop, for activations without the hand-written gradient."""

@@ -1,10 +1,14 @@
 """The time loop behind `BasicRNN` and `Bidirectional`: h_t = phi(x_t W_xh + b + h_{t-1} W_hh).
 
+Two loops of TensorFlow ops, so that exported models need nothing but
+TensorFlow (and convert to TF Lite built-ins and ONNX): `run_inference`, the
+loop of every call that is not training, which SavedModel export and the
+converters trace (see its docstring), and `run_recurrence`, the training loop
+wherever the compiled op of native_kernel.py is not used: off the CPU, under
+XLA, in float16 or float64, or with no C++ compiler.
+
 `run_recurrence` walks a batch of sequences through time in a `tf.while_loop`
-of TensorFlow ops. It is the loop of every inference graph (so exported
-models need nothing but TensorFlow) and of training wherever the compiled op
-of native_kernel.py is not used: off the CPU, under XLA, in float16 or
-float64, or with no C++ compiler. It carries a hand-written backward pass:
+and carries a hand-written backward pass:
 
     g_t    = dL/dh_t (from the outputs) + carry
     dz_t   = g_t * phi'(h_t)                  (zero where the frame is masked)
@@ -194,3 +198,126 @@ def run_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, act
         sequences, *plain_weights(initial_state, kernel, bias, recurrent_kernel, sequences.dtype)
     )
     return outputs, final_state
+
+
+# Steps per iteration of the inference loop: each iteration costs a fixed
+# overhead (TensorFlow's executor; in LiteRT, copies of the loop variables),
+# and more steps per iteration make a larger graph. Measured best of 4, 8 and 16.
+INFERENCE_BLOCK = 8
+
+
+def run_inference(sequences, directions, activation_name, mask=None, time_major=False, block=INFERENCE_BLOCK):
+    """`run_recurrence` without its hand-written gradient, for inference: every direction in one loop.
+
+    Args:
+      sequences, activation_name, mask, time_major: as for `run_recurrence`.
+      directions: one (initial_state, kernel, bias, recurrent_kernel, reverse)
+        per direction: one for `BasicRNN`, two for `Bidirectional`.
+
+    Returns:
+      [(outputs, final_state)] per direction, as `run_recurrence` returns them.
+
+    What exported graphs need, which the training loop does not give them:
+    - the input projection of every frame is one matmul per direction before
+      the loop, so each step has one matmul left;
+    - `block` steps per loop iteration, the frames padded at the end to whole
+      blocks; the extra steps' states are dropped and each final state is
+      read at the last real step, so no step needs a condition;
+    - a block's inputs are read with `tf.gather` at the loop index: in
+      LiteRT a slice at a run-time index has an output of dynamic shape, which
+      makes every later op of the loop body allocate and prepare again at each
+      iteration, while a gather's shape is static;
+    - the states of a block go out through a TensorArray written once per
+      iteration at the loop index and read only after the loop: what tf2onnx
+      turns into an ONNX scan output. With a static batch of one (the
+      `sequence` signature that model.tflite is converted from), a buffer of
+      all the states updated with `tf.where` instead: TF Lite lowers a
+      TensorArray to six ops of dynamic shape per write, while `tf.where`
+      keeps the buffer's shape static. Both copy every state at every
+      iteration, which only a sequence of one can afford.
+    Plain TensorFlow ops throughout, so TensorFlow's gradient runs through it.
+    """
+    activation = _ACTIVATIONS[activation_name]
+    sequences = tf.convert_to_tensor(sequences)
+    dtype = sequences.dtype
+    frames = sequences if time_major else tf.transpose(sequences, [1, 0, 2])
+    length, batch = tf.shape(frames)[0], tf.shape(frames)[1]
+    # At least one block, so that a sequence of no frames still has a state to read.
+    iterations = tf.maximum((length + block - 1) // block, 1)
+    padding = iterations * block - length
+    if mask is not None:
+        mask = tf.cast(mask if time_major else tf.transpose(mask), tf.bool)[..., None]
+
+    def in_blocks(tensor, reverse):
+        """(time, batch, ...) -> (iterations, block, batch, ...), in the order the direction reads the frames."""
+        if reverse:
+            tensor = tf.reverse(tensor, [0])
+        tensor = tf.pad(tensor, [[0, padding]] + [[0, 0]] * (len(tensor.shape) - 1))
+        return tf.reshape(tensor, tf.concat([[iterations, block], tf.shape(tensor)[1:]], 0))
+
+    initial_states, inputs, weights, masks = [], [], [], []
+    for initial_state, kernel, bias, recurrent_kernel, reverse in directions:
+        initial_state, *direction_weights = plain_weights(initial_state, kernel, bias, recurrent_kernel, dtype)
+        initial_states.append(initial_state)
+        weights.append(direction_weights)
+        inputs.append(in_blocks(frames, reverse))
+        masks.append(None if mask is None else in_blocks(mask, reverse))
+
+    def run_block(index, states):
+        """The states after each step of block `index`: [direction][step] (batch, units)."""
+        blocks = []
+        for state, direction_inputs, (kernel, bias, recurrent_kernel), direction_mask in zip(
+            states, inputs, weights, masks
+        ):
+            block_frames = tf.gather(direction_inputs, index)
+            projected = tf.nn.bias_add(tf.matmul(tf.reshape(block_frames, [-1, kernel.shape[0]]), kernel), bias)
+            block_inputs = tf.unstack(tf.reshape(projected, [block, batch, kernel.shape[1]]), num=block)
+            block_mask = None if direction_mask is None else tf.unstack(tf.gather(direction_mask, index), num=block)
+            written = []
+            for offset in range(block):
+                new_state = activation(block_inputs[offset] + tf.matmul(state, recurrent_kernel))
+                if block_mask is not None:
+                    new_state = tf.where(block_mask[offset], new_state, state)
+                state = new_state
+                written.append(state)
+            blocks.append(written)
+        return blocks
+
+    def condition(index, *_):
+        return index < iterations
+
+    if frames.shape[1] == 1:
+        buffers = [tf.zeros([iterations, block, 1, state.shape[-1]], dtype) for state in initial_states]
+        slots = tf.range(iterations)[:, None, None, None]
+
+        def body(index, states, buffers):
+            blocks = run_block(index, states)
+            is_slot = tf.equal(slots, index)
+            buffers = [tf.where(is_slot, tf.expand_dims(tf.stack(written), 0), buffer) for buffer, written in zip(buffers, blocks)]
+            return index + 1, [written[-1] for written in blocks], buffers
+
+        _, _, buffers = tf.while_loop(condition, body, (tf.constant(0), initial_states, buffers))
+    else:
+        def body(index, states, arrays):
+            blocks = run_block(index, states)
+            arrays = [array.write(index, tf.stack(written)) for array, written in zip(arrays, blocks)]
+            return index + 1, [written[-1] for written in blocks], arrays
+
+        arrays = [
+            tf.TensorArray(dtype, size=iterations, element_shape=(block, None, state.shape[-1]))
+            for state in initial_states
+        ]
+        _, _, arrays = tf.while_loop(condition, body, (tf.constant(0), initial_states, arrays))
+        buffers = [array.stack() for array in arrays]
+
+    results = []
+    for buffer, initial_state, (*_, reverse) in zip(buffers, initial_states, directions):
+        states = tf.reshape(buffer, [iterations * block, batch, initial_state.shape[-1]])
+        final_state = tf.where(length > 0, tf.gather(states, tf.maximum(length - 1, 0)), initial_state)
+        outputs = states[:length]
+        if reverse:
+            outputs = tf.reverse(outputs, [0])
+        if not time_major:
+            outputs = tf.transpose(outputs, [1, 0, 2])
+        results.append((outputs, final_state))
+    return results

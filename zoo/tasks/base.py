@@ -63,6 +63,8 @@ class Task:
         loop_accuracy: the accuracy `zoo.distribute.CustomLoop` reports:
             "plain", "weighted" (by the sample weights) or None.
         supports_beam: whether `--beam` applies (translation).
+        onnx_signature: the SavedModel endpoint model.onnx holds: one with
+            tensor inputs (ONNX has no string ops), by default `sequence`.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Task:
     higher_is_better: bool = True
     loop_accuracy: str | None = None
     supports_beam: bool = False
+    onnx_signature: str = "sequence"
 
     @property
     def data(self) -> datasets.tasks.Task:

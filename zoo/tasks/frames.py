@@ -46,6 +46,8 @@ class FrameLabelling(base.Task):
     name = "frames"
     main_metric = "frame_accuracy"
     loop_accuracy = "weighted"
+    # Frames are tensors already: model.onnx takes any batch, as serving_default does.
+    onnx_signature = "serving_default"
 
     def batches(self, loaded, vectorizers, settings):
         frames = np.concatenate([example["features"] for example in loaded.splits["train"].as_numpy_iterator()])

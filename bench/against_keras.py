@@ -1,0 +1,187 @@
+"""`bench/deploy.py --against-keras`: the zoo's exported models against Keras's own layers, exported.
+
+See deploy.py's docstring for what runs. Every contender gets the same
+weights; before timing, their outputs are compared.
+"""
+
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import export
+from zoo.data import DataInfo
+from zoo.layers import BasicRNN, Bidirectional
+from zoo.models.frames import frame_input, frame_output
+
+# One core's matmul rate: TensorFlow pinned to one thread, a product large enough to run at full speed.
+PEAK_SCRIPT = """
+import os, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+a = tf.random.normal((512, 512))
+product = tf.function(lambda a: tf.matmul(a, a))
+product(a)
+best = min(
+    (lambda start: (product(a).numpy(), time.perf_counter() - start)[1])(time.perf_counter()) for _ in range(50)
+)
+print(2 * 512 ** 3 / best)
+"""
+
+
+def one_core_peak():
+    """FLOP/s of float32 matmul on one core, in a process of its own (threads are fixed at start-up)."""
+    result = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise ValueError(f"measuring the core's peak failed: {result.stderr.strip().splitlines()[-1]}")
+    return float(result.stdout.split()[-1])
+
+
+def frame_model(info, recurrent_layer, frames=None):
+    """The framewise model's layers around `recurrent_layer`; `frames` fixes the length (for unrolling)."""
+    if frames is None:
+        inputs, x = frame_input(info)
+    else:
+        inputs = keras.Input((frames, info.feature_dim), name="frames")
+        x = keras.layers.Masking(0.0)(inputs)
+        x = keras.layers.Normalization(mean=info.feature_mean, variance=info.feature_variance)(x)
+    return keras.Model(inputs, frame_output(recurrent_layer(x), info))
+
+
+def keras_layer(arguments, unroll=False):
+    layer = keras.layers.SimpleRNN(arguments.units, return_sequences=True, unroll=unroll)
+    return keras.layers.Bidirectional(layer, merge_mode="sum") if arguments.bidirectional else layer
+
+
+def to_tflite(saved_model, path, signature):
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[signature])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path.write_bytes(converter.convert())
+
+
+def stream_caller(path, sequence, units):
+    """Streams `sequence` through stream.tflite frame by frame, with the interpreter's own tensor calls."""
+    runner = export.tflite_interpreter(path).get_signature_runner("step")
+    inputs = {name: detail["index"] for name, detail in runner.get_input_details().items()}
+    outputs = {name: detail["index"] for name, detail in runner.get_output_details().items()}
+    # A second interpreter: the runner's keeps references to its tensors, which `invoke` refuses.
+    interpreter = export.tflite_interpreter(path)
+    interpreter.allocate_tensors()
+
+    def stream():
+        state = np.zeros((1, units), np.float32)
+        for frame in sequence:
+            interpreter.set_tensor(inputs["frame"], frame[None])
+            interpreter.set_tensor(inputs["state"], state)
+            interpreter.invoke()
+            interpreter.get_tensor(outputs["output"])
+            state = interpreter.get_tensor(outputs["next_state"])
+
+    def outputs_of_stream():
+        state, result = np.zeros((1, units), np.float32), []
+        for frame in sequence:
+            step = runner(frame=frame[None], state=state)
+            state = step["next_state"]
+            result.append(step["output"][0])
+        return np.stack(result)
+
+    return stream, outputs_of_stream
+
+
+def benchmark(arguments, round_seconds):
+    units, features, frames, batch = arguments.units, arguments.features, arguments.frames, arguments.batch_size
+    directions = 2 if arguments.bidirectional else 1
+    info = DataInfo(num_classes=arguments.classes, feature_dim=features,
+                    feature_mean=[0.0] * features, feature_variance=[1.0] * features)
+    zoo_layer = BasicRNN(units, return_sequences=True)
+    if arguments.bidirectional:
+        zoo_layer = Bidirectional(zoo_layer)
+    zoo_model = frame_model(info, zoo_layer)
+    keras_model = frame_model(info, keras_layer(arguments))
+    unrolled = frame_model(info, keras_layer(arguments, unroll=True), frames)
+    for model in (keras_model, unrolled):
+        model.set_weights(zoo_model.get_weights())
+
+    folder = tempfile.mkdtemp(prefix="deploy-bench-")
+    export.export_saved_model(zoo_model, "frames", {}, {}, [str(i) for i in range(arguments.classes)],
+                              f"{folder}/zoo")
+    export.export_tflite(f"{folder}/zoo", f"{folder}/zoo.tflite")
+    keras_model.export(f"{folder}/keras", verbose=False)
+    unrolled.export(f"{folder}/unrolled", verbose=False)
+    to_tflite(f"{folder}/unrolled", pathlib.Path(folder, "unrolled.tflite"), "serve")
+
+    rng = np.random.default_rng(0)
+    batch_frames = tf.constant(rng.normal(size=(batch, frames, features)).astype(np.float32))
+    sequence = batch_frames.numpy()[:1]
+    zoo_saved, keras_saved = tf.saved_model.load(f"{folder}/zoo"), tf.saved_model.load(f"{folder}/keras")
+    zoo_serve = zoo_saved.signatures["serving_default"]
+    zoo_lite = export.tflite_interpreter(f"{folder}/zoo.tflite").get_signature_runner("sequence")
+    keras_lite = export.tflite_interpreter(f"{folder}/unrolled.tflite").get_signature_runner("serve")
+    (keras_lite_input,) = keras_lite.get_input_details()
+
+    expected = keras_model(batch_frames).numpy()
+    differences = {
+        "SavedModel": np.abs(zoo_serve(frames=batch_frames)["probabilities"].numpy() - expected).max(),
+        "Keras SavedModel": np.abs(keras_saved.serve(batch_frames).numpy() - expected).max(),
+        "model.tflite": np.abs(zoo_lite(frames=sequence)["probabilities"] - expected[:1]).max(),
+        "Keras unrolled .tflite": np.abs(next(iter(keras_lite(**{keras_lite_input: sequence}).values()))
+                                         - expected[:1]).max(),
+    }
+    contenders = {
+        "saved": {
+            "zoo": lambda: zoo_serve(frames=batch_frames)["probabilities"].numpy(),
+            "keras": lambda: keras_saved.serve(batch_frames).numpy(),
+        },
+        "lite": {
+            "zoo": lambda: zoo_lite(frames=sequence),
+            "keras": lambda: keras_lite(**{keras_lite_input: sequence}),
+        },
+    }
+    if not arguments.bidirectional:
+        export.export_tflite(f"{folder}/zoo", f"{folder}/stream.tflite", "step")
+        stream, outputs_of_stream = stream_caller(f"{folder}/stream.tflite", sequence[0], units)
+        differences["stream.tflite"] = np.abs(outputs_of_stream() - expected[0]).max()
+        contenders["stream"] = {"zoo": stream}
+
+    peak = one_core_peak()
+    recurrence = directions * (features + units) * units * 2
+    per_frame = recurrence + units * arguments.classes * 2
+    print(f"frame labeller: {'Bidirectional(' if arguments.bidirectional else ''}{units} units"
+          f"{', sum)' if arguments.bidirectional else ''}, {features} features, {arguments.classes} classes; "
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; one core's matmul peak {peak / 1e9:.0f} GFLOP/s")
+    print("max |difference| from Keras's outputs: "
+          + ", ".join(f"{name} {value:.1e}" for name, value in differences.items()))
+    print(f"median (range) of {arguments.repeats} interleaved rounds\n")
+    rows = {
+        "saved": (f"SavedModel serving_default, {batch} x {frames} frames", "ms", 1e3, batch * frames,
+                  "Keras model.export"),
+        "lite": (f"model.tflite on LiteRT, 1 x {frames} frames", "ms", 1e3, frames,
+                 f"Keras unroll=True at {frames} frames"),
+        "stream": ("stream.tflite on LiteRT, per frame", "us", 1e6 / frames, 1, None),
+    }
+    print(f"{'':44} {'zoo':>22} {'Keras':>22} {'speedup':>8} {'limit':>9}")
+    for key, functions in contenders.items():
+        title, unit, scale, frame_count, keras_name = rows[key]
+        times = round_seconds(functions, arguments.repeats, arguments.warmup)
+        medians = {name: statistics.median(values) * scale for name, values in times.items()}
+
+        def cell(name):
+            values = [value * scale for value in times[name]]
+            return f"{medians[name]:.3f} ({min(values):.3f}-{max(values):.3f})"
+
+        limit = per_frame * frame_count / peak * (1e6 if unit == "us" else 1e3)
+        keras_cell = cell("keras") if "keras" in times else "-"
+        speedup = f"{medians['keras'] / medians['zoo']:.2f}x" if "keras" in times else "-"
+        print(f"{title + ' (' + unit + ')':44} {cell('zoo'):>22} {keras_cell:>22} {speedup:>8} {limit:>9.3f}")
+        if keras_name:
+            print(f"{'  Keras: ' + keras_name:44}")
+
