@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import evaluate
-from test_deployment import LENGTHS, TOLERANCE, assert_agree, load_run, raw_inputs, token_ids
+from test_deployment import LENGTHS, assert_agree, load_run, raw_inputs, token_ids
 from zoo import models, onnx_export, tasks
 
 

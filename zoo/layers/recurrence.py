@@ -119,7 +119,6 @@ def run_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, act
     activation = _ACTIVATIONS[activation_name]
     gradient_through_activation = _GRADIENT_FROM_OUTPUT[activation_name]
     sequences = tf.convert_to_tensor(sequences)
-    units = recurrent_kernel.shape[-1]
     time_axis = 0 if time_major else 1
     mask_by_time = None
     if mask is not None:
