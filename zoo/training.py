@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from datasets.pipeline import PAD_ID
-from zoo import atomic, data, distribute, evaluation, export, models
+from zoo import atomic, data, distribute, evaluation, export, interruption, models
 from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, StopOnDivergence
 from zoo.models.sentiment import SmoothedSparseCategoricalCrossentropy
 from zoo.settings import Settings
@@ -287,6 +287,7 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     if schedule is not None:
         callbacks.append(schedule)
     callbacks.append(StopOnDivergence())
+    callbacks.append(interruption.RaiseAtBatchEnd())
     start = time.perf_counter()
     if custom_loop:
         loop = distribute.CustomLoop(model, strategy, ACCURACY.get(spec.task))
