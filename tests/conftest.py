@@ -5,6 +5,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -28,6 +29,18 @@ def run_script(script, *args, timeout=300):
         [sys.executable, str(ROOT / script), *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def free_ports(count):
+    """Loopback ports nothing listens on now: bound to port 0, read back, released."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for each in sockets:
+            each.bind(("127.0.0.1", 0))
+        return [each.getsockname()[1] for each in sockets]
+    finally:
+        for each in sockets:
+            each.close()
 
 
 def write_frames_npz(path, sequences=30, dim=4, seed=0):
