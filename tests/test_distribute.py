@@ -319,3 +319,23 @@ def test_a_killed_worker_stops_the_other_naming_it_and_the_same_commands_resume(
     assert workers.wait() == [0, 0], "\n".join(map(workers.output, (0, 1)))
     assert f"Resuming the interrupted run in {out} from epoch {finished + 1}." in workers.output(0)
     assert len(history(out)) == 5 and (out / "metrics.json").exists()
+
+
+THREE_WORKERS = {"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222", "10.0.0.3:2222"]},
+                 "task": {"type": "worker", "index": 0}}
+
+
+@pytest.mark.parametrize("workers,message,named", [
+    # What worker 0 got when worker 1 was killed, and worker 1 when worker 0 was.
+    (3, "Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are unhealthy "
+        "(stopped sending heartbeats):\n/job:worker/replica:0/task:2\n", "worker 2 (10.0.0.3:2222) stopped answering"),
+    (2, "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/device:CPU:0}} "
+        "Collective ops is aborted by: recvmsg:Connection reset by peer", "worker 1 (10.0.0.2:2222) stopped answering"),
+    (3, "Collective ops is aborted by: recvmsg:Connection reset by peer", "a task of the cluster stopped answering"),
+])
+def test_lost_worker_names_the_task_that_stopped_answering(workers, message, named):
+    config = {**THREE_WORKERS, "cluster": {"worker": THREE_WORKERS["cluster"]["worker"][:workers]}}
+    sentence = distribute.lost_worker(tf.errors.UnavailableError(None, None, message), json.dumps(config))
+    assert sentence.startswith(named) and sentence.endswith("then repeat the command on every host.")
+    assert "\n" not in sentence
+    assert distribute.lost_worker(tf.errors.InvalidArgumentError(None, None, message), json.dumps(config)) is None

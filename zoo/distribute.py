@@ -106,7 +106,10 @@ def lost_worker(error, tf_config=None):
         tasks = [(job, index) for job, hosts in config["cluster"].items() for index in range(len(hosts))]
     except (ValueError, KeyError, TypeError):
         return None
-    named = [(job, int(index)) for job, index in re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", str(error))]
+    _, unhealthy, after = str(error).partition("unhealthy")
+    # The tasks listed after "unhealthy" stopped sending heartbeats; the others named before only relayed the error.
+    message = after if unhealthy else str(error)
+    named = [(job, int(index)) for job, index in re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", message)]
     others = [task for task in tasks if task != own]
     lost = next((task for task in named if task != own and task in tasks), None)
     if lost is None and len(others) == 1:
