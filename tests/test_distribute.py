@@ -258,7 +258,6 @@ def wait_for_a_checkpoint(cluster, out):
         time.sleep(0.05)
     assert metadata.exists(), f"no checkpoint in {PROCESS_TIMEOUT} s"
     time.sleep(0.2)
-    return training.saved_epochs(out)
 
 
 def test_two_workers_on_a_fresh_shared_data_dir_prepare_it_once_and_train_to_the_end(tmp_path, cluster):
