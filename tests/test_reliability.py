@@ -139,7 +139,13 @@ def train_command(frames, out, *extra):
 
 def start_and_wait_for_a_checkpoint(command):
     """Starts `command` and returns its process once the first epoch's checkpoint is on disk."""
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A child inherits an ignored SIGINT (pytest run as a shell's background job, or under nohup), and
+    # train.py keeps it ignored; a SIGINT the parent handles starts as the default in the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     metadata = pathlib.Path(command[command.index("--out") + 1]) / "checkpoint" / "training_metadata.json"
     deadline = time.monotonic() + 120
     while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -155,7 +161,11 @@ def test_ctrl_c_saves_says_which_epoch_and_how_to_resume_and_exits_130(tmp_path)
     out = tmp_path / "run"
     process = start_and_wait_for_a_checkpoint(train_command(frames, out, "--epochs", 1000))
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
 
     assert process.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
@@ -169,7 +179,11 @@ def test_sigterm_stops_like_ctrl_c_and_exits_143(tmp_path):
     out = tmp_path / "run"
     process = start_and_wait_for_a_checkpoint(train_command(frames, out, "--epochs", 1000))
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
 
     assert process.returncode == 143, stderr[-3000:]
     assert "Traceback" not in stderr
