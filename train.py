@@ -131,7 +131,8 @@ def main(argv=None):
     from zoo import settings as zoo_settings
     from zoo import training
     from zoo.callbacks import TrainingDiverged
-    from zoo.distribute import StrategyError
+    from zoo.distribute import StrategyError, lost_worker
+    from zoo.interruption import EXIT_CODE as SIGTERM_EXIT_CODE, Terminated, handling_signals
 
     options = {key: value for key, value in vars(args).items() if key not in ("list", "out")}
     del options["overwrite"], options["debug"]
@@ -145,7 +146,12 @@ def main(argv=None):
     print(f"Run folder: {out} (if interrupted, repeat the command with --out {out} to resume)")
     try:
         command = shlex.join([sys.executable, __file__, *argv])
-        metrics = training.train(settings, out, command=command, overwrite=args.overwrite)
+        with handling_signals():
+            metrics = training.train(settings, out, command=command, overwrite=args.overwrite)
+    except Terminated:
+        if args.debug:
+            raise
+        arguments.exit(SIGTERM_EXIT_CODE, f"\nStopped by SIGTERM. {how_to_go_on(out)}\n")
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -158,6 +164,9 @@ def main(argv=None):
         if isinstance(error, TrainingDiverged):
             # After a progress bar's unfinished line.
             arguments.exit(1, f"\n{arguments.prog}: error: {error} {how_to_go_on(out)}\n")
+        lost = lost_worker(error) if settings.strategy == "multi_worker" else None
+        if lost is not None:
+            arguments.exit(1, f"\n{arguments.prog}: error: {lost} {how_to_go_on(out)}\n")
         first_line = str(error).strip().split("\n")[0]
         arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {first_line} (--debug shows where)\n")
     if metrics is None:

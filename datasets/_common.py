@@ -6,10 +6,13 @@ SHA-256 hash of their key, then cut 80/10/10, so the same key always lands in
 the same split and no key is in two splits.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import os
 import pathlib
+import sys
 from typing import Dict, Hashable, List, Optional, Sequence
 
 import tensorflow_datasets as tfds
@@ -70,6 +73,46 @@ def assign_splits(keys: Sequence[Hashable], salt: str) -> Dict[str, List]:
         "validation": ordered[n_train : n_train + n_held_out],
         "test": ordered[n_train + n_held_out :],
     }
+
+
+def prepare_once(builder) -> None:
+    """`builder.download_and_prepare()`, safe when several processes or hosts sharing its data_dir call it at once.
+
+    TFDS builds into `incomplete.XXXX` and renames it into place, so two
+    processes building at once both build and the second rename fails
+    (`FileExistsError`). Here the build holds an exclusive `flock` on
+    `<data_dir>/<name>.lock`; a process that waited for it finds the data
+    prepared and reads it instead. The lock works across hosts where the
+    shared filesystem supports `flock` (local disks, NFS on Linux; Lustre and
+    GPFS only when mounted with it), and not on `gs://` or other remote paths,
+    which are built without it. An already prepared dataset is read without
+    the lock, so a read-only data_dir works. TFDS's messages ("Dataset ...
+    downloaded and prepared to ...") go to stderr, keeping stdout for
+    results such as `evaluate.py --json`.
+    """
+    if builder.is_prepared():
+        return
+    root = os.fspath(builder.data_dir_root)
+    if "://" in root:
+        with contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare()
+        return
+    os.makedirs(root, exist_ok=True)
+    lock_path = os.path.join(root, f"{builder.name}.lock")
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Waiting for another process to prepare {builder.name} in {root} (it holds {lock_path}).",
+                  file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        # The lock is released when the file closes, also if this process dies.
+        if builder.is_prepared():
+            # The builder was made before the data existed: read what the other process wrote.
+            builder.info.read_from_directory(builder.data_dir)
+            return
+        with contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare()
 
 
 class OfflineBuilderMixin:

@@ -17,6 +17,7 @@ import re
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from datasets._common import prepare_once
 from datasets.errors import DatasetError
 from datasets.files import FileData
 
@@ -68,7 +69,7 @@ def load_catalog(task, dataset: str, *, data_dir=None, download: bool = False):
             f"machine with network access, or prepare it into that data_dir ({build_command}) "
             f"and copy it there."
         )
-    builder.download_and_prepare()
+    prepare_once(builder)
     return name, dataset_from_builder(task, builder, key_map, dataset)
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from datasets import catalog, files
+from datasets._common import prepare_once
 from datasets.errors import DatasetError
 from datasets.tasks import get_task
 
@@ -106,7 +107,7 @@ def _load_project_builder(task, name: str, data_dir):
     key_map = {key: key for key in task.element_spec}
     catalog.check_features(task, builder, key_map, name)
     # The project's builders build from installed packages, without a network.
-    builder.download_and_prepare()
+    prepare_once(builder)
     return catalog.dataset_from_builder(task, builder, key_map, name)
 
 

@@ -1,6 +1,7 @@
 import zoo  # noqa: F401  (first: quiets TensorFlow's start-up logging before any test module imports it)
 
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -24,6 +25,18 @@ def run_script(script, *args, timeout=300):
         [sys.executable, str(ROOT / script), *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def free_ports(count):
+    """Loopback ports nothing listens on now: bound to port 0, read back, released."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for each in sockets:
+            each.bind(("127.0.0.1", 0))
+        return [each.getsockname()[1] for each in sockets]
+    finally:
+        for each in sockets:
+            each.close()
 
 
 def write_frames_npz(path, sequences=30, dim=4, seed=0):

@@ -1,6 +1,8 @@
 """Behaviour shared by all builders in `datasets`: registration, offline, cleanup."""
 
+import fcntl
 import socket
+import threading
 
 import pytest
 import tensorflow_datasets as tfds
@@ -75,3 +77,30 @@ def test_failed_build_keeps_other_datasets(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError):
         build(g2p.Builder, tmp_path)
     assert files_under(tmp_path) == before
+
+
+def test_prepare_once_waits_for_a_build_elsewhere_and_reads_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pydoc_text, "load_topics", lambda: {c: f"text {c}" for c in "abcdefghij"})
+    waiting = tfds.builder("pydoc_text", data_dir=tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    finished = threading.Event()
+    # flock locks belong to an open file: this one stands for another process (or host) building now.
+    with open(tmp_path / "pydoc_text.lock", "a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        thread = threading.Thread(target=lambda: (_common.prepare_once(waiting), finished.set()))
+        thread.start()
+        assert not finished.wait(1.0), "prepare_once did not wait for the lock"
+        tfds.builder("pydoc_text", data_dir=tmp_path).download_and_prepare()
+    thread.join(timeout=30)
+    assert finished.is_set()
+    # The waiting builder was made before the data existed; it reads the other build, without building again.
+    assert waiting.info.splits["train"].num_examples == 8
+    assert "Waiting for another process to prepare pydoc_text" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pydoc_text", "pydoc_text.lock"]
+
+
+def test_prepare_once_keeps_stdout_for_results(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pydoc_text, "load_topics", lambda: {c: f"text {c}" for c in "abcdefghij"})
+    _common.prepare_once(tfds.builder("pydoc_text", data_dir=tmp_path))
+    output = capsys.readouterr()
+    assert output.out == "" and "downloaded and prepared" in output.err

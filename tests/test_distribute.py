@@ -4,9 +4,9 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import train
-from conftest import ROOT, write_frames_npz
+from conftest import ROOT, free_ports, write_frames_npz
 from zoo import data, distribute, models, training
 from zoo.settings import Settings, for_model
 
@@ -22,18 +22,6 @@ from zoo.settings import Settings, for_model
 PROCESS_TIMEOUT = 240
 # No dropout: each replica would draw its own masks, unlike one process on the whole batch.
 TINY_FRAMEWISE = ["--model", "framewise", "--units", "4", "--dropout", "0", "--epochs", "1", "--batch-size", "8"]
-
-
-def free_ports(count):
-    """Ports nothing listens on now: bound to port 0, read back, released."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for each in sockets:
-            each.bind(("127.0.0.1", 0))
-        return [each.getsockname()[1] for each in sockets]
-    finally:
-        for each in sockets:
-            each.close()
 
 
 def final_weights(run):
@@ -190,3 +178,163 @@ def test_the_strategy_may_change_when_a_run_resumes_but_not_the_precision(tmp_pa
     assert training.check_run_folder(tmp_path, Settings(model="framewise", strategy="mirrored")) == earlier
     with pytest.raises(training.RunError, match="--mixed-precision False -> True"):
         training.check_run_folder(tmp_path, Settings(model="framewise", mixed_precision=True))
+
+
+# A cluster's failures: two workers on loopback ports, each train.py as a user starts it on every host.
+
+# Seconds a worker may take to stop after SIGTERM, and after the other worker is killed.
+SIGTERM_STOP_SECONDS = 20
+LOST_WORKER_STOP_SECONDS = 60
+CLUSTER_RUN = ["--model", "framewise", "--units", "4", "--dropout", "0", "--batch-size", "8", "--patience", "1000"]
+
+
+class Cluster:
+    """The same train.py command started as worker 0 and worker 1 of one TF_CONFIG, its output in log files."""
+
+    def __init__(self, root, arguments):
+        self.root, self.arguments = root, [sys.executable, str(ROOT / "train.py"), *map(str, arguments)]
+        self.hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
+        self.worker_tmp = root / "worker_tmp"
+        self.worker_tmp.mkdir()
+        self.processes, self.logs, self.launches = [], [], 0
+
+    def start(self):
+        """Starts both workers (again after a failure: the same commands, the same ports)."""
+        self.launches += 1
+        self.processes, self.logs = [], []
+        for index in range(2):
+            tf_config = {"cluster": {"worker": self.hosts}, "task": {"type": "worker", "index": index}}
+            environment = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TMPDIR": str(self.worker_tmp)}
+            log = self.root / f"worker{index}-{self.launches}.log"
+            with open(log, "w") as file:
+                self.processes.append(subprocess.Popen(self.arguments, cwd=ROOT, env=environment, stdout=file,
+                                                       stderr=subprocess.STDOUT, start_new_session=True))
+            self.logs.append(log)
+
+    def wait(self, timeout=PROCESS_TIMEOUT, processes=None):
+        """The exit codes, once every one of `processes` (default: both) has ended within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        for process in processes or self.processes:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running after {timeout} s:\n" + "\n".join(map(self.output, (0, 1))))
+        return [process.returncode for process in processes or self.processes]
+
+    def output(self, index):
+        return self.logs[index].read_text()
+
+    def last_line(self, index):
+        return self.output(index).strip().splitlines()[-1]
+
+    def kill(self):
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """cluster(arguments) -> a `Cluster` in tmp_path; its workers are killed when the test ends."""
+    made = []
+
+    def make(arguments):
+        made.append(Cluster(tmp_path, arguments))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.kill()
+
+
+def wait_for_a_checkpoint(cluster, out):
+    """Returns once the chief has written the checkpoint of an epoch (and a little into the next one)."""
+    metadata = out / training.CHECKPOINT / "training_metadata.json"
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while not metadata.exists() and time.monotonic() < deadline:
+        if any(process.poll() is not None for process in cluster.processes):
+            pytest.fail("a worker ended before the first checkpoint:\n" + "\n".join(map(cluster.output, (0, 1))))
+        time.sleep(0.05)
+    assert metadata.exists(), f"no checkpoint in {PROCESS_TIMEOUT} s"
+    time.sleep(0.2)
+
+
+def test_two_workers_on_a_fresh_shared_data_dir_prepare_it_once_and_train_to_the_end(tmp_path, cluster):
+    # Both workers load spoken_digit_frames, which is not prepared yet in the data dir they share.
+    out = tmp_path / "run"
+    workers = cluster([*CLUSTER_RUN, "--limit", "16", "--epochs", "2", "--data-dir", tmp_path / "tfds",
+                       "--strategy", "multi_worker", "--out", out])
+    workers.start()
+    assert workers.wait() == [0, 0], "\n".join(map(workers.output, (0, 1)))
+    assert (out / "metrics.json").exists() and len(history(out)) == 2
+    assert (tmp_path / "tfds" / "spoken_digit_frames" / "1.0.0" / "dataset_info.json").exists()
+
+
+def test_sigterm_to_every_worker_stops_them_at_once_and_the_rerun_resumes(tmp_path, cluster):
+    frames = write_frames_npz(tmp_path / "frames.npz", sequences=400)
+    out = tmp_path / "run"
+    workers = cluster([*CLUSTER_RUN, "--dataset", frames, "--epochs", 5, "--strategy", "multi_worker", "--out", out])
+    workers.start()
+    wait_for_a_checkpoint(workers, out)
+    signalled = time.monotonic()
+    for process in workers.processes:
+        process.send_signal(signal.SIGTERM)
+    assert workers.wait(timeout=SIGTERM_STOP_SECONDS) == [143, 143], "\n".join(map(workers.output, (0, 1)))
+    print(f"Both workers stopped {time.monotonic() - signalled:.1f} s after SIGTERM.")
+    assert not (out / "model.keras").exists(), "finished before SIGTERM: give it more data"
+    finished = training.saved_epochs(out)
+    for index in (0, 1):
+        assert workers.last_line(index) == (
+            f"Stopped by SIGTERM. The checkpoint in {out}/checkpoint holds epoch {finished}: "
+            f"repeat the command with --out {out} to resume from epoch {finished + 1}."
+        )
+        assert "Traceback" not in workers.output(index)
+    assert list(workers.worker_tmp.iterdir()) == []
+
+    workers.start()
+    assert workers.wait() == [0, 0], "\n".join(map(workers.output, (0, 1)))
+    assert f"Resuming the interrupted run in {out} from epoch {finished + 1}." in workers.output(0)
+    assert len(history(out)) == 5 and (out / "metrics.json").exists()
+
+
+def test_a_killed_worker_stops_the_other_naming_it_and_the_same_commands_resume(tmp_path, cluster):
+    frames = write_frames_npz(tmp_path / "frames.npz", sequences=400)
+    out = tmp_path / "run"
+    workers = cluster([*CLUSTER_RUN, "--dataset", frames, "--epochs", 5, "--strategy", "multi_worker", "--out", out])
+    workers.start()
+    wait_for_a_checkpoint(workers, out)
+    os.killpg(workers.processes[1].pid, signal.SIGKILL)
+    assert workers.wait(timeout=LOST_WORKER_STOP_SECONDS, processes=workers.processes[:1]) == [1], workers.output(0)
+    assert not (out / "model.keras").exists(), "finished before the kill: give it more data"
+    finished = training.saved_epochs(out)
+    assert workers.last_line(0) == (
+        f"train.py: error: worker 1 ({workers.hosts[1]}) stopped answering: restart it, then repeat the command "
+        f"on every host. The checkpoint in {out}/checkpoint holds epoch {finished}: repeat the command with "
+        f"--out {out} to resume from epoch {finished + 1}."
+    )
+
+    workers.start()
+    assert workers.wait() == [0, 0], "\n".join(map(workers.output, (0, 1)))
+    assert f"Resuming the interrupted run in {out} from epoch {finished + 1}." in workers.output(0)
+    assert len(history(out)) == 5 and (out / "metrics.json").exists()
+
+
+THREE_WORKERS = {"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222", "10.0.0.3:2222"]},
+                 "task": {"type": "worker", "index": 0}}
+
+
+@pytest.mark.parametrize("workers,message,named", [
+    # What worker 0 got when worker 1 was killed, and worker 1 when worker 0 was.
+    (3, "Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are unhealthy "
+        "(stopped sending heartbeats):\n/job:worker/replica:0/task:2\n", "worker 2 (10.0.0.3:2222) stopped answering"),
+    (2, "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/device:CPU:0}} "
+        "Collective ops is aborted by: recvmsg:Connection reset by peer", "worker 1 (10.0.0.2:2222) stopped answering"),
+    (3, "Collective ops is aborted by: recvmsg:Connection reset by peer", "a task of the cluster stopped answering"),
+])
+def test_lost_worker_names_the_task_that_stopped_answering(workers, message, named):
+    config = {**THREE_WORKERS, "cluster": {"worker": THREE_WORKERS["cluster"]["worker"][:workers]}}
+    sentence = distribute.lost_worker(tf.errors.UnavailableError(None, None, message), json.dumps(config))
+    assert sentence.startswith(named) and sentence.endswith("then repeat the command on every host.")
+    assert "\n" not in sentence
+    assert distribute.lost_worker(tf.errors.InvalidArgumentError(None, None, message), json.dumps(config)) is None

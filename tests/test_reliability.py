@@ -18,7 +18,7 @@ import pytest
 
 import evaluate
 import train
-from conftest import ROOT, write_frames_npz, write_translation_tsv
+from conftest import ROOT, run_script, write_frames_npz, write_translation_tsv
 from zoo import atomic, export, training
 
 
@@ -139,7 +139,13 @@ def train_command(frames, out, *extra):
 
 def start_and_wait_for_a_checkpoint(command):
     """Starts `command` and returns its process once the first epoch's checkpoint is on disk."""
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A child inherits an ignored SIGINT (pytest run as a shell's background job, or under nohup), and
+    # train.py keeps it ignored; a SIGINT the parent handles starts as the default in the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     metadata = pathlib.Path(command[command.index("--out") + 1]) / "checkpoint" / "training_metadata.json"
     deadline = time.monotonic() + 120
     while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -155,13 +161,37 @@ def test_ctrl_c_saves_says_which_epoch_and_how_to_resume_and_exits_130(tmp_path)
     out = tmp_path / "run"
     process = start_and_wait_for_a_checkpoint(train_command(frames, out, "--epochs", 1000))
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
 
     assert process.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
     finished = json.loads((out / "checkpoint" / "training_metadata.json").read_text())["epoch"]
     assert f"holds epoch {finished}: repeat the command with --out {out} to resume from epoch {finished + 1}" in stderr
     assert not (out / "model.keras").exists()
+
+
+def test_sigterm_stops_like_ctrl_c_and_exits_143(tmp_path):
+    frames = write_frames_npz(tmp_path / "frames.npz", sequences=200)
+    out = tmp_path / "run"
+    process = start_and_wait_for_a_checkpoint(train_command(frames, out, "--epochs", 1000))
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert process.returncode == 143, stderr[-3000:]
+    assert "Traceback" not in stderr
+    finished = json.loads((out / "checkpoint" / "training_metadata.json").read_text())["epoch"]
+    assert stderr.strip().splitlines()[-1] == (
+        f"Stopped by SIGTERM. The checkpoint in {out}/checkpoint holds epoch {finished}: "
+        f"repeat the command with --out {out} to resume from epoch {finished + 1}."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -378,3 +408,43 @@ def test_bench_deploy_names_a_broken_run_folder_without_a_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "deploy.py: error: File not found" in result.stderr and "model.keras" in result.stderr
+
+
+# A fresh data dir: the dataset is prepared on first use.
+
+
+@pytest.fixture(scope="module")
+def prepared_at_once(tmp_path_factory):
+    """Two train.py started together on one fresh --data-dir: their run folders, the data dir and the results."""
+    root = tmp_path_factory.mktemp("prepared_at_once")
+    command = [sys.executable, str(ROOT / "train.py"), "--model", "framewise", "--limit", "16", "--units", "4",
+               "--epochs", "1", "--data-dir", str(root / "tfds")]
+    processes = [subprocess.Popen([*command, "--out", str(root / name)], cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for name in ("first", "second")]
+    try:
+        outputs = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return root, [(process.returncode, *output) for process, output in zip(processes, outputs)]
+
+
+def test_two_runs_preparing_the_same_dataset_at_once_both_succeed(prepared_at_once):
+    root, results = prepared_at_once
+    for returncode, stdout, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    assert (root / "first" / "metrics.json").exists() and (root / "second" / "metrics.json").exists()
+    assert [path.name for path in (root / "tfds" / "spoken_digit_frames").iterdir()] == ["1.0.0"]
+    # TFDS's "Dataset ... downloaded and prepared" went to stderr, once.
+    assert sum("downloaded and prepared" in stderr for _, _, stderr in results) == 1
+    assert not any("downloaded and prepared" in stdout for _, stdout, _ in results)
+
+
+def test_evaluate_json_is_json_when_the_dataset_is_prepared_first(prepared_at_once, tmp_path):
+    root, _ = prepared_at_once
+    result = run_script("evaluate.py", root / "first", "--json", "--data-dir", tmp_path / "fresh")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["dataset"] == "spoken_digit_frames"
+    assert "downloaded and prepared" in result.stderr

@@ -17,15 +17,21 @@ the loss is divided by the number of (unmasked) elements of the whole global
 batch, and the summed gradient is clipped, so N replicas train the weights
 one process would (up to float rounding, and with no dropout: each replica
 draws its own dropout masks).
+
+SIGTERM stops every worker after the same step (see `zoo.interruption`); a
+worker that stops answering makes the others fail with an error that
+`lost_worker` turns into a sentence naming it.
 """
 
 import contextlib
 import json
 import os
+import re
 
 import keras
 import tensorflow as tf
 
+from zoo import interruption
 from zoo.settings import STRATEGIES
 
 # Strategies whose training runs in `CustomLoop` rather than `model.fit`.
@@ -48,7 +54,10 @@ def make_strategy(name):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         check_tf_config(os.environ.get("TF_CONFIG"))
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # Its runtime's preemption notifier takes SIGTERM and only records it.
+        interruption.reclaim_sigterm()
+        return strategy
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -75,6 +84,42 @@ def check_tf_config(text):
         raise StrategyError(f"TF_CONFIG is not a cluster with this process's task in it: {how}.") from None
     if not isinstance(index, int) or not 0 <= index < len(hosts):
         raise StrategyError(f"TF_CONFIG's task index {index!r} is not one of the {len(hosts)} {task_type} hosts.")
+
+
+# The errors of a collective op whose peer is gone: killed, crashed or cut off.
+PEER_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+
+
+def lost_worker(error, tf_config=None):
+    """A sentence naming the task of the TF_CONFIG cluster that stopped answering, if `error` says one did; else None.
+
+    TensorFlow names the task (`/job:worker/replica:0/task:1`) in the error
+    when it stopped sending heartbeats; when the task that is gone was the
+    coordination service's (task 0), the error may name only this one.
+    """
+    text = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
+    if not isinstance(error, PEER_LOST_ERRORS) or not text:
+        return None
+    try:
+        config = json.loads(text)
+        own = (config["task"]["type"], int(config["task"]["index"]))
+        tasks = [(job, index) for job, hosts in config["cluster"].items() for index in range(len(hosts))]
+    except (ValueError, KeyError, TypeError):
+        return None
+    _, unhealthy, after = str(error).partition("unhealthy")
+    # The tasks listed after "unhealthy" stopped sending heartbeats; the others named before only relayed the error.
+    message = after if unhealthy else str(error)
+    named = [(job, int(index)) for job, index in re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", message)]
+    others = [task for task in tasks if task != own]
+    lost = next((task for task in named if task != own and task in tasks), None)
+    if lost is None and len(others) == 1:
+        lost = others[0]
+    if lost is None:
+        return (f"a task of the cluster stopped answering ({type(error).__name__}): "
+                "restart the one that stopped, then repeat the command on every host.")
+    job, index = lost
+    host = config["cluster"][job][index]
+    return f"{job} {index} ({host}) stopped answering: restart it, then repeat the command on every host."
 
 
 def is_chief(strategy):
@@ -213,8 +258,12 @@ class CustomLoop:
                 correct, total = correct / length, total / length
         return loss_sum, count, examples, correct, total
 
-    def train_step(self, batch):
-        """One step on this replica's rows; returns the global batch's sums (see `_sums`)."""
+    def train_step(self, batch, stop):
+        """One step on this replica's rows; returns the global batch's sums (see `_sums`), then the sum of `stop`.
+
+        `stop` is 1.0 on a worker asked to stop (SIGTERM), else 0.0: its sum,
+        with the others, tells every worker after the same step whether any was.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
         model, optimizer = self.model, self.model.optimizer
         context = tf.distribute.get_replica_context()
@@ -234,7 +283,8 @@ class CustomLoop:
         # in the batch), as in model.fit, whose clipping takes the norm of those rows.
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         optimizer.apply([divide(gradient, replicas) for gradient in gradients], model.trainable_variables)
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, list(sums))
+        # all_reduce fails ("destinations can not be empty") on the input itself: reduce a copy made here.
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, [*sums, tf.identity(stop)])
 
     def test_step(self, batch):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
@@ -242,14 +292,20 @@ class CustomLoop:
         return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, list(sums))
 
     def _run_epoch(self, step, batches, callbacks=None):
-        """Keras's epoch metrics: the loss averaged over batches by their size, the accuracy over all weights."""
+        """Keras's epoch metrics: the loss averaged over batches by their size, the accuracy over all weights.
+
+        A `step` that returns a sixth sum, that of the workers' stop flags,
+        raises `interruption.Terminated` after the step where it is positive.
+        """
         loss_total = examples_total = correct_total = weight_total = 0.0
         logs = {}
         for index, batch in enumerate(batches):
             if callbacks is not None:
                 callbacks.on_train_batch_begin(index)
-            sums = self.strategy.experimental_local_results(step(batch))[0]
-            loss_sum, count, examples, correct, weight = (float(value) for value in sums)
+            sums = [float(value) for value in self.strategy.experimental_local_results(step(batch))[0]]
+            if sums[5:] and sums[5] > 0:
+                raise interruption.Terminated()
+            loss_sum, count, examples, correct, weight = sums[:5]
             loss_total += (loss_sum / count if count else 0.0) * examples
             examples_total += examples
             correct_total, weight_total = correct_total + correct, weight_total + weight
@@ -270,9 +326,12 @@ class CustomLoop:
         train_batches, validation_batches = self.distribute(train), self.distribute(validation)
         strategy = self.strategy
 
-        @tf.function(input_signature=[train_batches.element_spec])
-        def train_function(batch):
-            return strategy.run(self.train_step, args=(batch,))
+        @tf.function(input_signature=[train_batches.element_spec, tf.TensorSpec([], tf.float32)])
+        def train_function(batch, stop):
+            return strategy.run(self.train_step, args=(batch, stop))
+
+        def train_or_stop(batch):
+            return train_function(batch, tf.constant(float(interruption.requested())))
 
         @tf.function(input_signature=[validation_batches.element_spec])
         def test_function(batch):
@@ -286,11 +345,11 @@ class CustomLoop:
         # Before restoring a checkpoint: that creates the optimizer's variables, whose
         # initial values the workers broadcast, and inside the scope, as in model.fit.
         self._check_same_epoch(initial_epoch)
-        with strategy.scope():
+        with strategy.scope(), interruption.deferred():
             callbacks.on_train_begin()
             for epoch in range(initial_epoch, epochs):
                 callbacks.on_epoch_begin(epoch)
-                logs = self._run_epoch(train_function, train_batches, callbacks)
+                logs = self._run_epoch(train_or_stop, train_batches, callbacks)
                 # As in model.fit, where SwapEMAWeights puts the weights' moving average in for validation.
                 callbacks.on_test_begin()
                 validation_logs = self._run_epoch(test_function, validation_batches)
@@ -299,6 +358,9 @@ class CustomLoop:
                 callbacks.on_epoch_end(epoch, logs)
                 if model.stop_training:
                     break
+            # A SIGTERM after the last step: stop before on_train_end deletes the checkpoint.
+            if self._any(interruption.requested()):
+                raise interruption.Terminated()
             callbacks.on_train_end()
         return history
 
@@ -323,6 +385,17 @@ class CustomLoop:
     def barrier(self):
         """Returns once every worker has called it."""
         self._spread(lambda: tf.zeros([1]))
+
+    def _any(self, flag):
+        """Whether `flag` is true on any worker; returns once every worker has called it."""
+        total = tf.function(
+            lambda: self.strategy.run(
+                lambda: tf.distribute.get_replica_context().all_reduce(
+                    tf.distribute.ReduceOp.SUM, tf.constant(float(flag))
+                )
+            )
+        )()
+        return float(self.strategy.experimental_local_results(total)[0]) > 0
 
     def _spread(self, values):
         """max over elements of sqrt(sum over replicas of (value - mean)^2) of the vector `values()`."""

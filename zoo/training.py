@@ -30,7 +30,7 @@ import time
 import keras
 import numpy as np
 
-from zoo import atomic, data, distribute, evaluation, export, models, tasks
+from zoo import atomic, data, distribute, evaluation, export, interruption, models, tasks
 from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, StopOnDivergence
 from zoo.settings import Settings
 
@@ -331,6 +331,8 @@ def make_callbacks(settings, out=None, chief=True):
         found.append(schedule)
     if out is not None:
         found.append(StopOnDivergence())
+        # A Ctrl-C or SIGTERM that TensorFlow swallowed is raised again here.
+        found.append(interruption.RaiseAtBatchEnd())
     return found
 
 
