@@ -19,6 +19,7 @@ import tensorflow as tf
 import evaluate
 from zoo import data, decoding, export, models, streaming
 from zoo.models import cells
+from zoo.tasks import translation
 from zoo.data import DataInfo
 from zoo.settings import for_model
 
@@ -68,10 +69,10 @@ def keras_outputs(model, config, inputs):
     if task == "language_model":
         return {"probabilities": tf.nn.softmax(model(ids)).numpy()}
     target = config["vocabularies"]["target"]
-    start, end = export.target_ids(target["vocabulary"])
-    decoded = decoding.greedy_decode(model, ids, start, end, export.MAX_DECODE_LENGTH)
-    translation = export.detokenize(decoded, target["vocabulary"], target["tokens"]).numpy()
-    return {"token_ids": decoded.numpy(), "translation": np.char.decode(translation.astype(bytes), "utf-8")}
+    start, end = translation.target_ids(target["vocabulary"])
+    decoded = decoding.greedy_decode(model, ids, start, end, translation.MAX_DECODE_LENGTH)
+    text = translation.detokenize(decoded, target["vocabulary"], target["tokens"]).numpy()
+    return {"token_ids": decoded.numpy(), "translation": np.char.decode(text.astype(bytes), "utf-8")}
 
 
 def assert_agree(expected, actual, where):
