@@ -49,7 +49,11 @@ def parser():
     add("--data-dir", help="where TFDS keeps prepared datasets (default: TFDS's, ~/tensorflow_datasets)")
     add("--tokens", choices=["chars", "words"], help="split text into characters or words (default: detected)")
     add("--limit", type=positive_int, help="train on the first N training examples only (default: all)")
-    add("--epochs", type=positive_int, help=f"most epochs to train (default: {per_model})")
+    add("--epochs", type=positive_int,
+        help=f"most epochs to train; alone, it replaces the model's step budget (default: {per_model})")
+    add("--steps", type=positive_int,
+        help="a budget of training steps: ceil(steps / batches per epoch) epochs, at most --epochs, so a small "
+        f"dataset gets as many updates as a large one; early stopping may end sooner (default: {per_model})")
     add("--batch-size", type=positive_int, help=f"examples per batch (default: {per_model})")
     add("--learning-rate", type=positive_float, help=f"Adam's learning rate (default: {per_model})")
     add("--schedule", choices=["constant", "cosine"],
@@ -62,7 +66,8 @@ def parser():
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
     add("--bigram-buckets", type=int,
-        help=f"hash buckets of character-bigram embeddings, sentiment; 0 turns them off (default: {per_model})")
+        help="hash buckets of character-bigram embeddings, sentiment; 0 turns them off "
+        "(default: 1.2 per distinct bigram of the training split)")
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
     own_cells = "".join(
         f"; {name}: {spec.defaults['cell']}" for name, spec in models.MODELS.items() if "cell" in spec.defaults

@@ -10,6 +10,7 @@ padding.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from datasets.errors import DatasetError
@@ -36,6 +37,7 @@ def make_text_vectorizer(
     max_tokens: int | None = None,
     special_tokens: tuple[str, ...] = (),
     standardize: str | None = "lower_and_strip_punctuation",
+    min_count: int = 1,
 ) -> keras.layers.TextVectorization:
     """Builds a TextVectorization layer adapted on `texts`.
 
@@ -52,6 +54,8 @@ def make_text_vectorizer(
             `translation_batches` needs (START_TOKEN, END_TOKEN) in the target
             vectorizer. Text never produces them once standardised.
         standardize: as for `keras.layers.TextVectorization`.
+        min_count: tokens seen fewer times in `texts` map to OOV: a word seen
+            once teaches its embedding nothing, and OOV learns what rare words mean.
     """
     if tokens not in ("chars", "words"):
         raise DatasetError(f"tokens={tokens!r}: use 'chars' or 'words'.")
@@ -63,7 +67,14 @@ def make_text_vectorizer(
     )
     adapted.adapt(texts.batch(1024))
     # The first two entries are padding and OOV, which the new layer adds back at ids 0 and 1.
-    learned = [token for token in adapted.get_vocabulary()[2:] if token not in special_tokens]
+    learned = adapted.get_vocabulary()[2:]
+    if min_count > 1:
+        counts = np.zeros(len(learned) + 2, np.int64)
+        for ids in texts.batch(1024).map(adapted).as_numpy_iterator():
+            counts += np.bincount(ids.ravel(), minlength=len(counts))
+        # The vocabulary is sorted by frequency, so the frequent tokens are a prefix.
+        learned = learned[: int((counts[2:] >= min_count).sum())]
+    learned = [token for token in learned if token not in special_tokens]
     return keras.layers.TextVectorization(
         standardize=standardize, split=split, vocabulary=list(special_tokens) + learned
     )

@@ -94,6 +94,7 @@ def train_and_test(settings, steps_per_epoch=None):
     prepared = prepare(spec.task, settings)
     # A fresh graph per model keeps layer names and memory from piling up over dozens of runs.
     keras.backend.clear_session()
+    settings, _ = training.plan(settings, prepared)
     model = training.build_and_compile(spec, prepared.info, settings)
     start = time.perf_counter()
     history, _ = training.fit(model, prepared, settings, training.make_callbacks(settings), verbose=0,

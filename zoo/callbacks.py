@@ -74,3 +74,27 @@ class ResumableSwapEMAWeights(keras.callbacks.SwapEMAWeights):
             self._ema_weights_in_model = True
         self.first_epoch = False
         super().on_epoch_begin(epoch, logs)
+
+
+class BestWeightsEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` that leaves the best epoch's weights in the model however training ends.
+
+    Keras's callback restores them only when it stops training itself: a run
+    that uses all its epochs keeps the last epoch's weights even when an
+    earlier one validated better. And with a moving average of the weights,
+    the optimizer's `finalize_variable_values`, which `fit` calls after the
+    last epoch and before `on_train_end`, writes back the weights the average
+    was swapped with. Restoring in `on_train_end` comes after both.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.last_epoch = epoch
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if not self.restore_best_weights or self.best_weights is None:
+            return
+        self.model.set_weights(self.best_weights)
+        if self.verbose and self.stopped_epoch == 0 and self.best_epoch != getattr(self, "last_epoch", None):
+            print(f"Keeping the weights of epoch {self.best_epoch + 1}, the best on validation.")

@@ -31,7 +31,11 @@ class Settings:
 
     model: str = "sentiment"
     dataset: str | None = None
+    # Most epochs to train; early stopping may end sooner.
     epochs: int = 10
+    # A budget of training steps: the run trains ceil(steps / batches per epoch) epochs, at most
+    # `epochs`, so a small dataset gets as many updates as a large one. None: `epochs` epochs.
+    steps: int | None = None
     batch_size: int = 32
     learning_rate: float = 0.002
     # "constant", or "cosine": the rate falls from learning_rate towards 0 along a half cosine over the epochs.
@@ -43,8 +47,9 @@ class Settings:
     ema: float = 0.0
     units: int = 64
     embedding_dim: int = 64
-    # Hash buckets of the character-bigram embeddings added to each character (sentiment); 0: none.
-    bigram_buckets: int = 0
+    # Hash buckets of the character-bigram embeddings added to each character (sentiment); 0: none;
+    # None: 1.2 times the distinct bigrams of the training split.
+    bigram_buckets: int | None = 0
     dropout: float = 0.2
     cell: str = "basic"
     # None: 1.0 for the basic cell, whose gradients can explode (SPEC §8), none for LSTM/GRU.
@@ -95,14 +100,15 @@ class Settings:
         check("cell", *one_of(models.CELLS))
         for field in ("epochs", "batch_size", "units", "embedding_dim", "depth", "sequence_length", "patience"):
             check(field, positive_int, "a positive integer")
-        for field in ("limit", "max_length"):
+        for field in ("limit", "max_length", "steps"):
             check(field, lambda value: value is None or positive_int(value), "a positive integer or None")
         check("learning_rate", lambda value: isinstance(value, (int, float)) and value > 0, "a positive number")
         check("schedule", *one_of(SCHEDULES))
         for field in ("dropout", "label_smoothing"):
             check(field, lambda value: 0 <= value < 1, "in [0, 1)")
         check("ema", lambda value: 0 <= value < 1, "in [0, 1), e.g. 0.99 (0 turns it off)")
-        check("bigram_buckets", lambda value: isinstance(value, int) and value >= 0, "0 (off) or a number of buckets")
+        check("bigram_buckets", lambda value: value is None or (isinstance(value, int) and value >= 0),
+              "0 (off), a number of buckets, or None (from the data)")
         check("clipnorm", lambda value: value is None or value >= 0, "a number >= 0 (0 turns it off) or None")
         check("merge", *one_of(MERGES))
         check("share_weights", *one_of(SHARED_WEIGHTS))
@@ -122,7 +128,13 @@ class Settings:
 
 
 def for_model(name, **overrides):
-    """Settings of model `name`: its registry defaults, then `overrides` that are not None."""
+    """Settings of model `name`: its registry defaults, then `overrides` that are not None.
+
+    Epochs given without steps replace the registry's step budget: the run trains that many epochs.
+    """
     spec = models.get(name)
-    values = {**spec.defaults, **{key: value for key, value in overrides.items() if value is not None}}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    values = {**spec.defaults, **overrides}
+    if "epochs" in overrides and "steps" not in overrides:
+        values["steps"] = None
     return Settings(model=name, **values)

@@ -29,9 +29,11 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from zoo import atomic, data, distribute, evaluation, export, interruption, models, tasks
-from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, StopOnDivergence
+from zoo.callbacks import AtomicBackupAndRestore, BestWeightsEarlyStopping, ResumableSwapEMAWeights, StopOnDivergence
+from zoo.optimizers import WarmupAveragedAdam
 from zoo.settings import Settings
 
 CHECKPOINT = "checkpoint"
@@ -56,14 +58,14 @@ def compile_model(model, task, settings, clipnorm_divisor=1):
     clipnorm = settings.resolved_clipnorm()
     if clipnorm is not None:
         clipnorm /= clipnorm_divisor
-    optimizer = keras.optimizers.Adam(
+    optimizer = WarmupAveragedAdam(
         settings.learning_rate, clipnorm=clipnorm, use_ema=settings.ema > 0, ema_momentum=settings.ema or 0.99
     )
     tasks.get(task).compile(model, optimizer, settings)
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """`EarlyStopping` whose state survives an interrupted run.
+class ResumableEarlyStopping(BestWeightsEarlyStopping):
+    """`BestWeightsEarlyStopping` whose state survives an interrupted run.
 
     Keras's callback starts afresh at every `fit`: a resumed run would wait
     `patience` more epochs and forget the best weights seen before the
@@ -226,17 +228,20 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     spec = models.get(settings.model)
     earlier = check_run_folder(out, settings, overwrite)
     prepared = data.prepare(spec.task, settings, vocabularies=earlier and earlier["vocabularies"])
-    model = build_and_compile(spec, prepared.info, settings, strategy)
+    run_settings, steps_per_epoch = plan(settings, prepared)
+    model = build_and_compile(spec, prepared.info, run_settings, strategy)
     model.summary(print_fn=lambda line, *args, **kwargs: print(line) if verbose else None)
     if chief:
         replicas = strategy.num_replicas_in_sync
         on_replicas = f", {replicas} replicas" if replicas > 1 else ""
-        print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, "
-              f"on {prepared.loaded.name}{on_replicas}")
-    config = start_run_folder(out, settings, spec, prepared, model, command, earlier, overwrite, chief)
+        budget = f" (a budget of {settings.steps:,} steps)" if settings.steps else ""
+        print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, on {prepared.loaded.name}"
+              f"{on_replicas}; at most {run_settings.epochs} epochs of {steps_per_epoch:,} steps{budget}")
+    recipe = recipe_of(settings, run_settings, steps_per_epoch)
+    config = start_run_folder(out, settings, spec, prepared, model, command, earlier, overwrite, chief, recipe)
     start = time.perf_counter()
-    _, loop = fit(model, prepared, settings, make_callbacks(settings, out, chief), strategy,
-               initial_epoch=saved_epochs(out), verbose=verbose)
+    _, loop = fit(model, prepared, run_settings, make_callbacks(run_settings, out, chief), strategy,
+                  initial_epoch=saved_epochs(out), verbose=verbose)
     training_seconds = time.perf_counter() - start
     spread = loop.weight_spread() if loop else None
     if spread is not None and strategy.num_replicas_in_sync > 1:
@@ -249,7 +254,7 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
 
     if settings.strategy != "default" or settings.mixed_precision:
         # Exports, evaluation and model.keras take a float32 model of one device.
-        model = plain_copy(model, spec, prepared.info, settings)
+        model = plain_copy(model, spec, prepared.info, run_settings)
     write_artifacts(model, spec, prepared, out)
     metrics = score(model, config, prepared)
     metrics["training_seconds"] = round(training_seconds, 1)
@@ -259,6 +264,32 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     if loop:
         loop.barrier()
     return metrics
+
+
+def plan(settings, prepared):
+    """(settings with what the data decides, training batches per epoch).
+
+    The data decides the task's table sizes that the settings leave None
+    (`Task.resolve`) and, under a step budget (`settings.steps`), the epochs:
+    ceil(steps / batches per epoch), at most `settings.epochs`. The training
+    batches are counted once and their count attached to the dataset, so
+    the first epoch's progress bar knows its length too.
+    """
+    count = int(prepared.batches["train"].reduce(np.int64(0), lambda total, *_: total + 1))
+    if count == 0:
+        raise RunError(f"{prepared.loaded.name}'s training split has no examples: give it some.")
+    prepared.batches["train"] = prepared.batches["train"].apply(tf.data.experimental.assert_cardinality(count))
+    changes = tasks.get(prepared.loaded.task).resolve(settings, prepared)
+    if settings.steps is not None:
+        changes["epochs"] = min(settings.epochs, math.ceil(settings.steps / count))
+    return dataclasses.replace(settings, **changes), count
+
+
+def recipe_of(settings, run_settings, steps_per_epoch):
+    """What the data decided, for config.json: the settings it changed and the batches per epoch."""
+    changed = {key: value for key, value in dataclasses.asdict(run_settings).items()
+               if getattr(settings, key) != value}
+    return {**changed, "steps_per_epoch": steps_per_epoch}
 
 
 def build_and_compile(spec, info, settings, strategy=None):
@@ -272,11 +303,12 @@ def build_and_compile(spec, info, settings, strategy=None):
     return model
 
 
-def start_run_folder(out, settings, spec, prepared, model, command, earlier, overwrite, chief=True):
+def start_run_folder(out, settings, spec, prepared, model, command, earlier, overwrite, chief=True, recipe=None):
     """Writes config.json into `out` (emptied first with `overwrite`) and returns it.
 
     `earlier` is the config of the interrupted run being resumed
-    (`check_run_folder`), or None for a new run.
+    (`check_run_folder`), or None for a new run; `recipe` is what the data
+    decided (`recipe_of`).
     """
     if overwrite:
         shutil.rmtree(out, ignore_errors=True)
@@ -286,6 +318,7 @@ def start_run_folder(out, settings, spec, prepared, model, command, earlier, ove
         "task": spec.task,
         "dataset": prepared.loaded.name,
         "settings": dataclasses.asdict(settings),
+        "recipe": recipe or {},
         "parameters": model.count_params(),
         "label_names": prepared.loaded.label_names,
         "vocabularies": prepared.vocabularies,
@@ -313,7 +346,7 @@ def make_callbacks(settings, out=None, chief=True):
     first NaN loss; without one (`experiments/`), training stays in memory.
     """
     if out is None:
-        found = [keras.callbacks.EarlyStopping(patience=settings.patience, restore_best_weights=True)]
+        found = [BestWeightsEarlyStopping(patience=settings.patience, restore_best_weights=True)]
     else:
         out = pathlib.Path(out)
         found = [

@@ -21,6 +21,8 @@ from datasets.tasks import get_task as get_data_task
 
 # Words beyond this many distinct ones map to the out-of-vocabulary id.
 MAX_WORD_VOCABULARY = 20_000
+# Words seen fewer times in the training split map to the out-of-vocabulary id (characters are all kept).
+MIN_WORD_COUNT = 2
 TEXT_STANDARDIZE = "lower_and_strip_punctuation"
 # Longest --input text: a model trained on sentences need not take a book, and the user meant a sentence.
 MAX_INPUT_CHARACTERS = 10_000
@@ -102,6 +104,7 @@ class Task:
             max_tokens=MAX_WORD_VOCABULARY if tokens == "words" else None,
             special_tokens=special_tokens,
             standardize=standardize,
+            min_count=MIN_WORD_COUNT if tokens == "words" else 1,
         )
         # Ids 0 and 1 (padding, out-of-vocabulary) come back when the layer is rebuilt.
         return {"tokens": tokens, "standardize": standardize, "vocabulary": vectorizer.get_vocabulary()[2:]}
@@ -109,6 +112,10 @@ class Task:
     def batches(self, loaded, vectorizers, settings):
         """(`zoo.data.DataInfo`, {split: batched `tf.data.Dataset`}) for the model builders and training."""
         raise NotImplementedError
+
+    def resolve(self, settings, prepared):
+        """{setting: value} for the settings this task sizes from the data (left None by the user)."""
+        return {}
 
     # Training.
 

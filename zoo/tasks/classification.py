@@ -12,6 +12,27 @@ from zoo import metrics
 from zoo.tasks import base
 
 BUCKET_BOUNDARIES = [16, 32, 64, 128, 256]
+# Hash buckets per distinct bigram of the training split, when the data sizes the table: few collisions.
+BUCKETS_PER_BIGRAM = 1.2
+
+
+def next_prime(number):
+    """The smallest prime >= `number`: a prime modulus spreads the bigram hash (a * vocabulary + b) evenly."""
+    candidate = max(2, number)
+    while any(candidate % divisor == 0 for divisor in range(2, int(candidate**0.5) + 1)):
+        candidate += 1
+    return candidate
+
+
+def distinct_bigrams(batches, vocabulary_size):
+    """How many distinct (previous, next) id pairs the token ids of `batches` hold, the text's ends included."""
+    seen = set()
+    for token_ids, _ in batches.as_numpy_iterator():
+        padded = np.pad(token_ids, [[0, 0], [1, 1]])
+        pairs = padded[:, :-1] * vocabulary_size + padded[:, 1:]
+        real = (padded[:, :-1] != 0) | (padded[:, 1:] != 0)
+        seen.update(np.unique(pairs[real]).tolist())
+    return len(seen)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -64,6 +85,12 @@ class TextClassification(base.Task):
         }
         info = base.DataInfo(num_classes=len(loaded.label_names), vocabulary_size=vectorizer.vocabulary_size())
         return info, batches
+
+    def resolve(self, settings, prepared):
+        if settings.bigram_buckets is not None:
+            return {}
+        bigrams = distinct_bigrams(prepared.batches["train"], prepared.info.vocabulary_size)
+        return {"bigram_buckets": next_prime(int(np.ceil(BUCKETS_PER_BIGRAM * bigrams)))}
 
     def loss(self, settings):
         if settings.label_smoothing:

@@ -1,0 +1,99 @@
+"""Defaults that adapt to the data: a step budget, a warmed-up weight average, the best epoch kept, tables sized by the data."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import write_frames_npz
+from datasets import pipeline
+from zoo import data, models, settings, training
+from zoo.callbacks import BestWeightsEarlyStopping
+from zoo.optimizers import WarmupAveragedAdam
+from zoo.tasks import classification
+
+
+def test_the_weight_average_warms_up_as_tensorflows_exponential_moving_average():
+    variable = keras.Variable(np.zeros(1, np.float32))
+    optimizer = WarmupAveragedAdam(0.1, use_ema=True, ema_momentum=0.5)
+    optimizer.build([variable])
+    average = np.zeros(1)
+    for step in range(6):
+        optimizer.apply([tf.constant([-1.0])], [variable])
+        momentum = min(0.5, (1 + step) / (10 + step))
+        average = momentum * average + (1 - momentum) * variable.numpy()
+        np.testing.assert_allclose(optimizer._model_variables_moving_average[0].numpy(), average, rtol=1e-6)
+    # Keras's own average would still hold 0.5 ** 5 of the initial zero weights; this one far less after warm-up.
+    assert momentum < 0.5
+
+
+def test_the_average_survives_saving_with_the_model(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(WarmupAveragedAdam(0.01, use_ema=True, ema_momentum=0.99), loss="mse")
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert isinstance(loaded.optimizer, WarmupAveragedAdam) and loaded.optimizer.ema_momentum == 0.99
+
+
+class ValidationLosses(keras.callbacks.Callback):
+    """Stands in for validation: epoch e reports `losses[e]` and changes the weights, so epochs are told apart."""
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses = losses
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.set_weights([np.full_like(weight, epoch) for weight in self.model.get_weights()])
+        logs["val_loss"] = self.losses[epoch]
+
+
+def test_the_best_epoch_is_kept_even_when_training_uses_every_epoch():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", loss="mse")
+    stopping = BestWeightsEarlyStopping(patience=5, restore_best_weights=True)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=4, verbose=0,
+              callbacks=[ValidationLosses([3.0, 1.0, 2.0, 2.5]), stopping])
+    assert stopping.stopped_epoch == 0  # Keras's callback alone would keep epoch 4's weights.
+    assert all((weight == 1).all() for weight in model.get_weights())
+
+
+def test_epochs_come_from_the_step_budget_and_an_explicit_epoch_count_replaces_it(tmp_path):
+    path = write_frames_npz(tmp_path / "frames.npz", sequences=40)
+    budget = settings.for_model("framewise", dataset=str(path), batch_size=8, steps=10, epochs=300)
+    prepared = data.prepare(models.get("framewise").task, budget)
+    planned, batches = training.plan(budget, prepared)
+    # 40 sequences: 32 train, batches of 8.
+    assert batches == 4 and planned.epochs == math.ceil(10 / 4)
+    assert tf.data.experimental.cardinality(prepared.batches["train"]).numpy() == 4
+    assert settings.for_model("framewise", epochs=7).steps is None
+    assert settings.for_model("framewise").steps is not None
+    capped = settings.for_model("framewise", dataset=str(path), batch_size=8, steps=1000, epochs=5)
+    assert training.plan(capped, data.prepare("frames", capped))[0].epochs == 5
+
+
+def test_a_user_run_records_what_the_data_decided(tmp_path):
+    path = write_frames_npz(tmp_path / "frames.npz", sequences=40)
+    run = tmp_path / "run"
+    toy = settings.for_model("framewise", dataset=str(path), units=4, batch_size=8, steps=8)
+    training.train(toy, run, command="test", verbose=0)
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"] == {"epochs": 2, "steps_per_epoch": 4}
+    assert config["settings"]["epochs"] == 300
+
+
+def test_bigram_buckets_are_sized_by_the_training_bigrams():
+    batches = tf.data.Dataset.from_tensors((np.array([[2, 3, 2, 3], [4, 0, 0, 0]]), np.array([0, 1])))
+    # (0,2) (2,3) (3,2) (3,0) and (0,4) (4,0): the pairs at the text's ends count, padding after the end does not.
+    assert classification.distinct_bigrams(batches, 10) == 6
+    assert classification.next_prime(24) == 29 and classification.next_prime(29) == 29
+
+
+def test_words_seen_once_map_to_the_out_of_vocabulary_id():
+    texts = tf.data.Dataset.from_tensor_slices(["good good film", "bad film", "odd"])
+    vectorizer = pipeline.make_text_vectorizer(texts, "words", min_count=2)
+    assert sorted(vectorizer.get_vocabulary()[2:]) == ["film", "good"]
+    assert vectorizer(["odd film"]).numpy().tolist()[0][0] == pipeline.OOV_ID
