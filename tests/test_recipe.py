@@ -5,7 +5,6 @@ import math
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from conftest import write_frames_npz
