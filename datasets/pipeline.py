@@ -25,6 +25,26 @@ FRAME_LABEL_PAD = 0
 SHUFFLE_BUFFER = 10_000
 
 
+def lower_and_split_punctuation(texts):
+    """Lowercase, with every Unicode punctuation mark and symbol replaced by a space.
+
+    Keras's "lower_and_strip_punctuation" deletes ASCII punctuation only, so
+    "good,bad" becomes one word and a Chinese review ("很好，不错。") stays one
+    whitespace token; splitting at punctuation gives clauses to count, as a
+    tf-idf tokenizer does.
+    """
+    return tf.strings.regex_replace(tf.strings.lower(texts), r"[\p{P}\p{S}]", " ")
+
+
+# Standardizations by the name a run's config.json stores, besides Keras's own names.
+STANDARDIZERS = {"lower_and_split_punctuation": lower_and_split_punctuation}
+
+
+def standardizer(name):
+    """What TextVectorization's `standardize` takes for the name `name`: a function of STANDARDIZERS, else `name`."""
+    return STANDARDIZERS.get(name, name)
+
+
 def id_to_token(vocabulary):
     """The token of every id: padding (""), the out-of-vocabulary token, then `vocabulary`, as TextVectorization numbers them."""
     return ["", "[UNK]", *vocabulary]
@@ -53,7 +73,7 @@ def make_text_vectorizer(
         special_tokens: tokens given the ids right after OOV (2, 3, ...);
             `translation_batches` needs (START_TOKEN, END_TOKEN) in the target
             vectorizer. Text never produces them once standardised.
-        standardize: as for `keras.layers.TextVectorization`.
+        standardize: as for `keras.layers.TextVectorization`, or a name of `STANDARDIZERS`.
         min_count: tokens seen fewer times in `texts` map to OOV: a word seen
             once teaches its embedding nothing, and OOV learns what rare words mean.
     """
@@ -62,7 +82,7 @@ def make_text_vectorizer(
     split = "character" if tokens == "chars" else "whitespace"
     adapted = keras.layers.TextVectorization(
         max_tokens=None if max_tokens is None else max_tokens - len(special_tokens),
-        standardize=standardize,
+        standardize=standardizer(standardize),
         split=split,
     )
     adapted.adapt(texts.batch(1024))
@@ -76,7 +96,7 @@ def make_text_vectorizer(
         learned = learned[: int((counts[2:] >= min_count).sum())]
     learned = [token for token in learned if token not in special_tokens]
     return keras.layers.TextVectorization(
-        standardize=standardize, split=split, vocabulary=list(special_tokens) + learned
+        standardize=standardizer(standardize), split=split, vocabulary=list(special_tokens) + learned
     )
 
 

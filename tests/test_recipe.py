@@ -96,3 +96,13 @@ def test_words_seen_once_map_to_the_out_of_vocabulary_id():
     vectorizer = pipeline.make_text_vectorizer(texts, "words", min_count=2)
     assert sorted(vectorizer.get_vocabulary()[2:]) == ["film", "good"]
     assert vectorizer(["odd film"]).numpy().tolist()[0][0] == pipeline.OOV_ID
+
+
+def test_words_are_split_at_any_punctuation_and_a_rebuilt_vectorizer_agrees():
+    texts = tf.data.Dataset.from_tensor_slices(["很好，不错。", "很好，很差！", "Good,bad."])
+    vectorizer = pipeline.make_text_vectorizer(texts, "words", standardize="lower_and_split_punctuation")
+    assert set(vectorizer.get_vocabulary()[2:]) == {"很好", "不错", "很差", "good", "bad"}
+    entry = {"tokens": "words", "standardize": "lower_and_split_punctuation",
+             "vocabulary": vectorizer.get_vocabulary()[2:]}
+    rebuilt = data.vectorizer_from_vocabulary(entry)
+    np.testing.assert_array_equal(rebuilt(["很好。不错"]).numpy(), vectorizer(["很好。不错"]).numpy())

@@ -5,6 +5,7 @@ import dataclasses
 import keras
 
 import datasets
+from datasets import pipeline
 from zoo import tasks
 from zoo.tasks.base import DataInfo
 
@@ -39,7 +40,7 @@ def load(task, settings):
 def vectorizer_from_vocabulary(entry):
     """Rebuilds a TextVectorization from a `Prepared.vocabularies` entry."""
     return keras.layers.TextVectorization(
-        standardize=entry["standardize"],
+        standardize=pipeline.standardizer(entry["standardize"]),
         split="character" if entry["tokens"] == "chars" else "whitespace",
         vocabulary=entry["vocabulary"],
     )

@@ -24,6 +24,8 @@ MAX_WORD_VOCABULARY = 20_000
 # Words seen fewer times in the training split map to the out-of-vocabulary id (characters are all kept).
 MIN_WORD_COUNT = 2
 TEXT_STANDARDIZE = "lower_and_strip_punctuation"
+# Words are split at punctuation too (`datasets.pipeline.lower_and_split_punctuation`).
+WORD_STANDARDIZE = "lower_and_split_punctuation"
 # Longest --input text: a model trained on sentences need not take a book, and the user meant a sentence.
 MAX_INPUT_CHARACTERS = 10_000
 
@@ -89,7 +91,7 @@ class Task:
 
     def vocabulary_options(self, field, texts, loaded, settings):
         """(tokens, standardize, special tokens) of the vocabulary of text field `field`."""
-        return loaded.tokens, TEXT_STANDARDIZE, ()
+        return loaded.tokens, WORD_STANDARDIZE if loaded.tokens == "words" else TEXT_STANDARDIZE, ()
 
     def new_vocabularies(self, loaded, settings):
         """{field: vocabulary entry} for every text field, built from the training split."""
