@@ -68,6 +68,8 @@ def test_epochs_come_from_the_step_budget_and_an_explicit_epoch_count_replaces_i
     # 40 sequences: 32 train, batches of 8.
     assert batches == 4 and planned.epochs == math.ceil(10 / 4)
     assert tf.data.experimental.cardinality(prepared.batches["train"]).numpy() == 4
+    # 4 validation sequences: one batch, known before Keras first reads it.
+    assert tf.data.experimental.cardinality(prepared.batches["validation"]).numpy() == 1
     assert settings.for_model("framewise", epochs=7).steps is None
     assert settings.for_model("framewise").steps is not None
     capped = settings.for_model("framewise", dataset=str(path), batch_size=8, steps=1000, epochs=5)

@@ -266,19 +266,28 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
     return metrics
 
 
+@tf.autograph.experimental.do_not_convert
+def count_batch(total, *batch):
+    return total + 1
+
+
 def plan(settings, prepared):
     """(settings with what the data decides, training batches per epoch).
 
     The data decides the task's table sizes that the settings leave None
     (`Task.resolve`) and, under a step budget (`settings.steps`), the epochs:
     ceil(steps / batches per epoch), at most `settings.epochs`. The training
-    batches are counted once and their count attached to the dataset, so
-    the first epoch's progress bar knows its length too.
+    and validation batches are counted once and their counts attached to the
+    datasets, so the first epoch's progress bar knows its length too.
     """
-    count = int(prepared.batches["train"].reduce(np.int64(0), lambda total, *_: total + 1))
+    counts = {}
+    # Validation too: Keras warns that an input of unknown length "ran out of data" when it ends.
+    for split in ("train", "validation"):
+        counts[split] = int(prepared.batches[split].reduce(np.int64(0), count_batch))
+        prepared.batches[split] = prepared.batches[split].apply(tf.data.experimental.assert_cardinality(counts[split]))
+    count = counts["train"]
     if count == 0:
         raise RunError(f"{prepared.loaded.name}'s training split has no examples: give it some.")
-    prepared.batches["train"] = prepared.batches["train"].apply(tf.data.experimental.assert_cardinality(count))
     changes = tasks.get(prepared.loaded.task).resolve(settings, prepared)
     if settings.steps is not None:
         changes["epochs"] = min(settings.epochs, math.ceil(settings.steps / count))
