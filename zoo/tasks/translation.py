@@ -18,14 +18,11 @@ from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
 from zoo import atomic, decoding, metrics
 from zoo.models import seq2seq
 from zoo.tasks import base
+from zoo.tasks.classification import BUCKET_BOUNDARIES
 
 # A side of a translation pair whose texts average fewer whitespace words than
 # this is split into characters (cmudict_g2p's source: one word, spelt out).
 CHARS_BELOW_WORDS_PER_TEXT = 1.5
-# Batches of pairs whose longer side has the same length, one bucket per length up to 32 tokens: words
-# (cmudict_g2p: 1-30 letters, 8 on average) padded to the longest in a random batch of 128 would be
-# mostly padding, which the recurrent layers step through all the same.
-BUCKET_BOUNDARIES = [*range(2, 33), 48, 64, 128, 256]
 # Longest output of the exported decoders, in tokens.
 MAX_DECODE_LENGTH = 40
 # Beam search ranks finished outputs by log-probability / length ** LENGTH_PENALTY (`decoding.beam_search`):
