@@ -77,7 +77,8 @@ def parser():
     add("--clipnorm", type=non_negative_float,
         help="clip each gradient's norm against exploding gradients; 0 turns it off "
         "(default: 1.0 for the basic cell, off for LSTM/GRU)")
-    add("--depth", type=positive_int, help=f"stacked recurrent layers, frame models (default: {defaults.depth})")
+    add("--depth", type=positive_int,
+        help=f"stacked recurrent layers: frame models, and seq2seq's encoder and decoder each (default: {per_model})")
     add("--bidirectional", action=argparse.BooleanOptionalAction,
         help="bidirectional recurrent layers (framewise, seq2seq encoder); --no-bidirectional is the "
         "real-time variant (default: bidirectional)")
@@ -86,6 +87,9 @@ def parser():
     add("--share-weights", choices=["none", "input", "recurrent", "all"],
         help="tie the two directions' W_xh and b (input), W_hh (recurrent) or all three; basic cell only "
         "(default: none)")
+    add("--attention", choices=["none", "luong"],
+        help="seq2seq: the decoder attends over every encoder frame (luong) or starts from the encoder's final "
+        f"state alone (none, the article's) (default: {defaults.attention}; g2p: luong)")
     add("--window", type=positive_int, help=f"frames per window of window_ffn, odd (default: {defaults.window})")
     add("--max-length", type=positive_int, help=f"cut training texts to this many tokens (default: {per_model})")
     add("--sequence-length", type=positive_int,

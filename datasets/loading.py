@@ -50,8 +50,9 @@ def load(task, dataset=None, *, data_dir=None, tokens=None, download=False, seed
 
     Args:
         task: a task name of `datasets.tasks.TASKS`, e.g. "sentiment".
-        dataset: None for the task's default builder; a project builder name
-            (e.g. "cmudict_g2p"); a path to your own files (see
+        dataset: None for the task's default builder; a project builder name,
+            with a config after a slash for another than its default
+            (e.g. "cmudict_g2p", "cmudict_g2p/no_stress"); a path to your own files (see
             `datasets.files`); or "tfds:NAME[/config][:version]" from the TFDS
             catalog. A builder name wins over a same-named folder in the
             working directory: write "./name" for the folder.
@@ -81,7 +82,7 @@ def load(task, dataset=None, *, data_dir=None, tokens=None, download=False, seed
         name = os.path.basename(os.path.normpath(dataset))
     elif dataset.startswith(catalog.PREFIX):
         name, found = catalog.load_catalog(task, dataset, data_dir=data_dir, download=download)
-    elif dataset in task.builders:
+    elif dataset.split("/")[0] in task.builders:
         name = dataset
         found = _load_project_builder(task, dataset, data_dir)
     else:
@@ -104,6 +105,9 @@ def _load_project_builder(task, name: str, data_dir):
             f"Builder {name!r} is not registered: datasets/{name}/ must exist and be imported "
             f"by datasets/__init__.py."
         ) from None
+    # TFDS reports an unknown config ("cmudict_g2p/typo") as ValueError.
+    except ValueError as error:
+        raise DatasetError(f"{name}: {str(error).splitlines()[0]}") from None
     key_map = {key: key for key in task.element_spec}
     catalog.check_features(task, builder, key_map, name)
     # The project's builders build from installed packages, without a network.

@@ -82,6 +82,7 @@ TINY_RUNS = {
     "dense_birnn_dense": ("dense_birnn_dense", "frames.npz", write_frames_npz, {}),
     "window_ffn": ("window_ffn", "frames.npz", write_frames_npz, dict(window=3)),
     "seq2seq": ("seq2seq", "pairs.tsv", write_translation_tsv, {}),
+    "g2p": ("g2p", "pairs.tsv", write_translation_tsv, dict(depth=2)),
     "char_lm": ("char_lm", "text.txt", write_text, dict(sequence_length=20)),
 }
 

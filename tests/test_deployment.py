@@ -124,7 +124,7 @@ def test_keras_saved_model_and_tflite_agree(run_of, name):
         assert_agree(row_expected, lite, f"{name} TF Lite, length {length}")
 
 
-@pytest.mark.parametrize("name", ["sentiment", "seq2seq"])
+@pytest.mark.parametrize("name", ["sentiment", "seq2seq", "g2p"])
 def test_saved_model_stores_each_weight_once(run_of, name):
     run = run_of(name)
     model, _ = load_run(run)
@@ -182,6 +182,20 @@ for saved_model, name in zip(sys.argv[1::2], sys.argv[2::2]):
     for name in names:
         with np.load(tmp_path / f"{name}-outputs.npz") as outputs:
             assert_agree(expected[name], dict(outputs), f"{name} SavedModel in a fresh process")
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "g2p"])
+def test_saved_model_beam_search_matches_keras(run_of, name):
+    model, config = load_run(run_of(name))
+    inputs = raw_inputs(model, config)
+    target = config["vocabularies"]["target"]
+    start, end = translation.target_ids(target["vocabulary"])
+    ids = decoding.beam_search(model, token_ids(config, inputs["text"]), start, end, translation.MAX_DECODE_LENGTH,
+                               3, translation.LENGTH_PENALTY)
+    expected = translation.detokenize(ids, target["vocabulary"], target["tokens"]).numpy()
+    saved = tf.saved_model.load(str(run_of(name) / "saved_model"))
+    np.testing.assert_array_equal(saved.beam_search(tf.constant(inputs["text"]), tf.constant(3))["translation"].numpy(),
+                                  expected)
 
 
 def stream(step, sequence, state_size, frame_dtype):

@@ -57,6 +57,8 @@ CASES = [(name, "basic") for name in models.MODELS] + [
     ("seq2seq", "lstm"),
     ("seq2seq", "gru"),
     ("char_lm", "lstm"),
+    ("g2p", "lstm"),
+    ("g2p", "gru"),
 ]
 
 
@@ -79,7 +81,7 @@ def test_model_learns_and_reloads_identically(name, cell, tmp_path):
 
 
 def test_unknown_model_lists_the_known_ones():
-    with pytest.raises(ValueError, match="sentiment, framewise, dense_birnn_dense, window_ffn, seq2seq, char_lm"):
+    with pytest.raises(ValueError, match="sentiment, framewise, dense_birnn_dense, window_ffn, seq2seq, g2p, char_lm"):
         models.get("transformer")
 
 
@@ -143,8 +145,8 @@ def test_pooling_skips_padding_and_gives_zeros_not_nan_for_all_padding():
     np.testing.assert_allclose(pooled, [[0.0, 0.0], [-0.4, -0.2]], atol=1e-6)
 
 
-def trained_seq2seq(cell="basic"):
-    settings = for_model("seq2seq", units=8, embedding_dim=4, cell=cell, dropout=0.0, learning_rate=0.02)
+def trained_seq2seq(cell="basic", **overrides):
+    settings = for_model("seq2seq", units=8, embedding_dim=4, cell=cell, dropout=0.0, learning_rate=0.02, **overrides)
     keras.utils.set_random_seed(0)
     model = models.get("seq2seq").build(tiny_info(), settings)
     compile_model(model, "translation", settings)
@@ -154,18 +156,91 @@ def trained_seq2seq(cell="basic"):
     return model, batch
 
 
-@pytest.mark.parametrize("cell", ["basic", "lstm"])
-def test_decode_steps_reproduce_the_teacher_forced_model(cell):
-    model, (inputs, _) = trained_seq2seq(cell)
-    states = seq2seq.encode(model, inputs["source"])
-    decoder_input = inputs["decoder_input"][:1]
-    states = [state[:1] for state in states]
+ATTENTION_CASES = [
+    dict(cell="basic"),
+    dict(cell="lstm"),
+    dict(cell="lstm", attention="luong"),
+    dict(cell="gru", attention="luong", depth=2),
+    dict(cell="lstm", attention="luong", depth=2, merge="concat"),
+    dict(cell="basic", attention="luong", bidirectional=False),
+]
+
+
+@pytest.mark.parametrize("options", ATTENTION_CASES, ids=lambda options: "-".join(map(str, options.values())))
+def test_decode_steps_reproduce_the_teacher_forced_model(options):
+    model, (inputs, _) = trained_seq2seq(**options)
+    states, memory = seq2seq.encode(model, inputs["source"])
+    assert (memory is not None) == ("attention" in options)
+    decoder_input = inputs["decoder_input"]
     step_logits = []
     for t in range(decoder_input.shape[1]):
-        logits, states = seq2seq.decode_step(model, tf.constant(decoder_input[:, t]), states)
+        logits, states, _ = seq2seq.decode_step(model, tf.constant(decoder_input[:, t]), states, memory)
         step_logits.append(logits)
-    full = model({"source": inputs["source"][:1], "decoder_input": decoder_input})
+    full = model({"source": inputs["source"], "decoder_input": decoder_input})
     np.testing.assert_allclose(np.stack(step_logits, axis=1), full, atol=1e-5)
+
+
+def test_luong_attention_matches_numpy_and_ignores_padding():
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    memory = rng.normal(size=(2, 5, 6)).astype(np.float32)
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    layer = seq2seq.LuongAttention(4)
+    context, weights = (value.numpy() for value in layer(query, memory, mask))
+
+    scores = np.einsum("btu,su,bjs->btj", query, layer.kernel.numpy(), memory)  # h_t . (W_a^T s_j)
+    scores = np.where(mask[:, None, :], scores, -np.inf)
+    expected = np.exp(scores - scores.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(weights, expected, atol=1e-6)
+    np.testing.assert_allclose(context, expected @ memory, atol=1e-5)
+    assert (weights[1, :, 2:] == 0).all()
+    # Padding frames change nothing, whatever they hold.
+    changed = memory.copy()
+    changed[1, 2:] = 100.0
+    np.testing.assert_allclose(layer(query, changed, mask)[0].numpy()[1], context[1], atol=1e-6)
+    assert seq2seq.LuongAttention.from_config(layer.get_config()).units == 4
+
+
+def test_luong_attention_refuses_queries_of_another_width():
+    with pytest.raises(ValueError, match="make its units the decoder's units"):
+        seq2seq.LuongAttention(8)(np.zeros((1, 2, 4), np.float32), np.zeros((1, 3, 4), np.float32),
+                                  np.ones((1, 3), bool))
+
+
+def test_unknown_attention_is_a_setting_error():
+    from zoo.settings import SettingError
+
+    with pytest.raises(SettingError, match="attention"):
+        for_model("seq2seq", attention="bahdanau")
+
+
+@pytest.mark.parametrize("options", ATTENTION_CASES[2:4], ids=["lstm", "gru-depth-2"])
+def test_greedy_output_is_the_argmax_of_the_model_fed_its_own_output(options):
+    model, (inputs, _) = trained_seq2seq(**options)
+    greedy = decoding.greedy_decode(model, inputs["source"], START, END, 9).numpy()
+    for source, output in zip(inputs["source"], greedy):
+        tokens = [t for t in output if t != PAD_ID]
+        ended = len(tokens) < 9
+        decoder_input = np.array([[START] + tokens])
+        logits = model({"source": source[None], "decoder_input": decoder_input}).numpy()[0]
+        logits[:, [PAD_ID, OOV_ID, START]] = -np.inf
+        expected = logits.argmax(-1)
+        np.testing.assert_array_equal(expected[: len(tokens)], tokens)
+        if ended:
+            assert expected[len(tokens)] == END
+
+
+def test_alignment_rows_are_distributions_over_the_real_letters():
+    model, (inputs, _) = trained_seq2seq(cell="lstm", attention="luong")
+    greedy = decoding.greedy_decode(model, inputs["source"], START, END, 6)
+    weights = decoding.alignment(model, inputs["source"], greedy, START).numpy()
+    assert weights.shape == (4, 6, inputs["source"].shape[1])
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    assert (weights[inputs["source"][:, None, :].repeat(6, 1) == PAD_ID] == 0).all()
+    plain, _ = trained_seq2seq()
+    with pytest.raises(ValueError, match="no attention"):
+        decoding.alignment(plain, inputs["source"], greedy, START)
 
 
 def test_decoders_never_emit_padding_unknown_or_start_tokens():
@@ -182,11 +257,45 @@ def test_decoders_never_emit_padding_unknown_or_start_tokens():
         assert emitted.size and not np.isin(emitted, [OOV_ID, START]).any()
 
 
-def test_beam_search_with_beam_1_equals_greedy():
-    model, (inputs, _) = trained_seq2seq()
+@pytest.mark.parametrize("options", [{}, dict(cell="lstm", attention="luong", depth=2)], ids=["plain", "attention"])
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_beam_search_with_beam_1_equals_greedy(options, length_penalty):
+    model, (inputs, _) = trained_seq2seq(**options)
     greedy = decoding.greedy_decode(model, inputs["source"], START, END, 9).numpy()
-    beam = decoding.beam_search(model, inputs["source"], START, END, 9, 1).numpy()
+    beam = decoding.beam_search(model, inputs["source"], START, END, 9, 1, length_penalty).numpy()
     np.testing.assert_array_equal(beam, greedy)
+
+
+A_TOKEN = 4
+
+
+def test_length_normalisation_picks_the_longer_output_that_is_likelier_per_token(monkeypatch):
+    """A decoder that after the start says END with p 0.6 or A with 0.4, then END with 0.99.
+
+    "END": total log p = log 0.6 = -0.51 over 1 token. "A END": log 0.4 + log 0.99 = -0.93 over 2 tokens,
+    -0.46 per token. Total log-probability picks the first; per-token (length_penalty 1) the second.
+    """
+    probabilities = {START: {END: 0.6, A_TOKEN: 0.4}, A_TOKEN: {END: 0.99, A_TOKEN: 0.01}}
+
+    def encode(model, source_ids):
+        return [tf.zeros([tf.shape(source_ids)[0], 1])], None
+
+    def decode_step(model, token_ids, states, memory=None):
+        rows = []
+        for previous in (START, A_TOKEN):
+            row = np.full(VOCABULARY, -1e9, np.float32)
+            for token, probability in probabilities[previous].items():
+                row[token] = np.log(probability)
+            rows.append(row)
+        logits = tf.where(tf.equal(token_ids, START)[:, None], rows[0][None], rows[1][None])
+        return logits, states, None
+
+    monkeypatch.setattr(seq2seq, "encode", encode)
+    monkeypatch.setattr(seq2seq, "decode_step", decode_step)
+    source = tf.constant([[5, 6]])
+    assert decoding.greedy_decode(None, source, START, END, 5).numpy().tolist() == [[0] * 5]
+    assert decoding.beam_search(None, source, START, END, 5, 2, 0.0).numpy().tolist() == [[0] * 5]
+    assert decoding.beam_search(None, source, START, END, 5, 2, 1.0).numpy().tolist() == [[A_TOKEN] + [0] * 4]
 
 
 def test_beam_search_finds_an_output_at_least_as_likely_as_greedy():
@@ -260,4 +369,6 @@ def test_registry_default_datasets_are_the_tasks_defaults():
     from datasets.tasks import get_task
 
     for spec in models.MODELS.values():
-        assert spec.default_dataset == get_task(spec.task).default_dataset
+        # A model whose dataset is not its task's default (g2p) names it in its settings.
+        assert spec.default_dataset == spec.defaults.get("dataset", get_task(spec.task).default_dataset)
+        assert for_model(spec.name).dataset in (None, spec.default_dataset)

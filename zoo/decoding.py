@@ -27,14 +27,14 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
     A sequence that has produced `end_id` is padded with `PAD_ID` from there
     on; `end_id` itself is not part of the output.
     """
-    states = seq2seq.encode(model, source_ids)
+    states, memory = seq2seq.encode(model, source_ids)
     batch = tf.shape(source_ids)[0]
     tokens = tf.fill([batch], tf.cast(start_id, tf.int64))
     finished = tf.zeros([batch], tf.bool)
     outputs = tf.TensorArray(tf.int64, size=max_length)
 
     def step(index, tokens, states, finished, outputs):
-        logits, states = seq2seq.decode_step(model, tokens, states)
+        logits, states, _ = seq2seq.decode_step(model, tokens, states, memory)
         tokens = tf.argmax(_allowed_log_probabilities(logits, start_id), axis=-1, output_type=tf.int64)
         finished = finished | tf.equal(tokens, end_id)
         outputs = outputs.write(index, tf.where(finished, tf.constant(PAD_ID, tf.int64), tokens))
@@ -50,52 +50,82 @@ def greedy_decode(model, source_ids, start_id, end_id, max_length):
     return _pad_to(tf.transpose(outputs.stack())[:, :steps], max_length)
 
 
-def beam_search(model, source_ids, start_id, end_id, max_length, beam_size):
-    """source_ids (batch, source_time) -> token ids (batch, max_length) of the most likely of `beam_size` beams.
+def beam_search(model, source_ids, start_id, end_id, max_length, beam_size, length_penalty=0.0):
+    """source_ids (batch, source_time) -> token ids (batch, max_length) of the best of `beam_size` beams.
 
-    Keeps the `beam_size` best partial outputs by total log-probability; a
-    beam that emits `end_id` is finished and keeps its score. With
-    beam_size 1 this is `greedy_decode`.
+    Keeps the `beam_size` best partial outputs by total log-probability
+    divided by length ** length_penalty, the length counting the end token;
+    a beam that emits `end_id` is finished and keeps its score and length.
+    Beams still running all have the same length, so the penalty only
+    matters when a finished beam competes with longer ones: 0 ranks by total
+    log-probability, which favours short outputs, 1 by the mean per token.
+    With beam_size 1 this is `greedy_decode`.
     """
-    states = seq2seq.encode(model, source_ids)
+    states, memory = seq2seq.encode(model, source_ids)
     batch = tf.shape(source_ids)[0]
     # Beams of one source sit next to each other: row b * beam_size + k.
     states = [tf.repeat(state, beam_size, axis=0) for state in states]
+    if memory is not None:
+        memory = {key: tf.repeat(tensor, beam_size, axis=0) for key, tensor in memory.items()}
     tokens = tf.fill([batch * beam_size], tf.cast(start_id, tf.int64))
     # Only the first beam is live at the start, so the first step does not pick one token beam_size times.
     scores = tf.tile(tf.concat([[0.0], tf.fill([beam_size - 1], NEGATIVE_INFINITY)], 0), [batch])
+    lengths = tf.zeros([batch * beam_size])
     finished = tf.zeros([batch * beam_size], tf.bool)
     history = tf.zeros([batch * beam_size, 0], tf.int64)
 
-    def step(index, tokens, states, scores, finished, history):
-        logits, new_states = seq2seq.decode_step(model, tokens, states)
+    def step(index, tokens, states, scores, lengths, finished, history):
+        logits, new_states, _ = seq2seq.decode_step(model, tokens, states, memory)
         log_probabilities = _allowed_log_probabilities(logits, start_id)
         vocabulary = tf.shape(log_probabilities)[-1]
-        # A finished beam continues only with padding, at no cost.
+        # A finished beam continues only with padding, at no cost and no length.
         pad_only = tf.one_hot(PAD_ID, vocabulary, on_value=0.0, off_value=NEGATIVE_INFINITY)
         log_probabilities = tf.where(finished[:, None], pad_only[None, :], log_probabilities)
-        candidates = tf.reshape(scores[:, None] + log_probabilities, [batch, beam_size * vocabulary])
-        scores, choices = tf.math.top_k(candidates, k=beam_size)
+        totals = tf.reshape(scores[:, None] + log_probabilities, [batch, beam_size * vocabulary])
+        new_lengths = lengths + tf.cast(~finished, tf.float32)
+        ranked = totals / tf.reshape(tf.repeat(new_lengths, vocabulary) ** length_penalty, tf.shape(totals))
+        _, choices = tf.math.top_k(ranked, k=beam_size)
+        scores = tf.reshape(tf.gather(totals, choices, batch_dims=1), [-1])
         parents = tf.reshape(choices // vocabulary + tf.range(batch)[:, None] * beam_size, [-1])
         tokens = tf.cast(tf.reshape(choices % vocabulary, [-1]), tf.int64)
         states = [tf.gather(state, parents) for state in new_states]
+        lengths = tf.gather(new_lengths, parents)
         finished = tf.gather(finished, parents) | tf.equal(tokens, end_id)
         written = tf.where(finished, tf.constant(PAD_ID, tf.int64), tokens)
         history = tf.concat([tf.gather(history, parents), written[:, None]], axis=1)
-        return index + 1, tokens, states, tf.reshape(scores, [-1]), finished, history
+        return index + 1, tokens, states, scores, lengths, finished, history
 
-    _, _, _, scores, _, history = tf.while_loop(
-        lambda index, tokens, states, scores, finished, history: (index < max_length) & ~tf.reduce_all(finished),
+    _, _, _, _, _, _, history = tf.while_loop(
+        lambda index, tokens, states, scores, lengths, finished, history: (
+            (index < max_length) & ~tf.reduce_all(finished)
+        ),
         step,
-        (tf.constant(0), tokens, states, scores, finished, history),
+        (tf.constant(0), tokens, states, scores, lengths, finished, history),
         shape_invariants=(
             tf.TensorShape([]), tokens.shape, [tf.TensorShape(state.shape) for state in states],
-            scores.shape, finished.shape, tf.TensorShape([None, None]),
+            scores.shape, lengths.shape, finished.shape, tf.TensorShape([None, None]),
         ),
     )
     # top_k sorts, so beam 0 of every source is its best.
     best = tf.reshape(history, [batch, beam_size, -1])[:, 0]
     return _pad_to(best, max_length)
+
+
+def alignment(model, source_ids, output_ids, start_id):
+    """Attention weights (batch, output_time, source_time) of an attention model fed `output_ids`
+    (batch, output_time) after the start token: row t is where the decoder looked when it chose token t.
+    """
+    states, memory = seq2seq.encode(model, source_ids)
+    if memory is None:
+        raise ValueError("This model has no attention, so it has no alignment: train it with --attention luong.")
+    output_ids = tf.cast(output_ids, tf.int64)
+    tokens = tf.fill([tf.shape(output_ids)[0]], tf.cast(start_id, tf.int64))
+    rows = []
+    for index in range(output_ids.shape[1]):
+        _, states, weights = seq2seq.decode_step(model, tokens, states, memory)
+        rows.append(weights)
+        tokens = output_ids[:, index]
+    return tf.stack(rows, axis=1)
 
 
 def _pad_to(token_ids, length):

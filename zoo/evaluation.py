@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import decoding, export, tasks
+from zoo.tasks import translation
 from zoo.tasks.base import token_lengths
 
 
@@ -16,6 +17,7 @@ class KerasRunner:
 
     def __init__(self, model, beam_size=1):
         self.model, self.beam_size = model, beam_size
+        self._decoders = {}
 
     def predict(self, inputs, lengths):
         """The model's outputs for a padded batch; `lengths` (real frames per row) only matter to TF Lite."""
@@ -25,9 +27,19 @@ class KerasRunner:
         return self.model.predict_on_batch(frames)
 
     def translate(self, source_ids, start, end, max_length):
-        if self.beam_size > 1:
-            return decoding.beam_search(self.model, source_ids, start, end, max_length, self.beam_size).numpy()
-        return decoding.greedy_decode(self.model, source_ids, start, end, max_length).numpy()
+        key = (start, end, max_length)
+        if key not in self._decoders:
+            if self.beam_size > 1:
+                def decode(ids):
+                    return decoding.beam_search(
+                        self.model, ids, start, end, max_length, self.beam_size, translation.LENGTH_PENALTY
+                    )
+            else:
+                def decode(ids):
+                    return decoding.greedy_decode(self.model, ids, start, end, max_length)
+            # One graph for every batch: run eagerly, each step's layer calls cost more than the step.
+            self._decoders[key] = tf.function(decode, input_signature=[tf.TensorSpec([None, None], tf.int64)])
+        return self._decoders[key](tf.convert_to_tensor(source_ids, tf.int64)).numpy()
 
     def next_token_probabilities(self, token_ids):
         return tf.nn.softmax(self.model.predict_on_batch(token_ids)).numpy()

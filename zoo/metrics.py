@@ -4,6 +4,8 @@ import collections
 import math
 
 import numpy as np
+import sacrebleu
+from rapidfuzz.distance import Levenshtein
 
 
 def classification(labels, predictions, label_names):
@@ -28,37 +30,19 @@ def frames(labels, predictions, weights):
 
 
 def edit_distance(reference, hypothesis):
-    """Levenshtein distance between two token sequences."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref_token in enumerate(reference, start=1):
-        current = [i]
-        for j, hyp_token in enumerate(hypothesis, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_token != hyp_token)))
-        previous = current
-    return previous[-1]
+    """Levenshtein distance between two token sequences (lists of strings), from rapidfuzz."""
+    return Levenshtein.distance(reference, hypothesis)
 
 
-def bleu(references, hypotheses, max_order=4):
-    """Corpus BLEU (Papineni et al. 2002): geometric mean of 1..4-gram precisions times a brevity penalty."""
-    matches, totals = [0] * max_order, [0] * max_order
-    reference_length = hypothesis_length = 0
-    for reference, hypothesis in zip(references, hypotheses):
-        reference_length += len(reference)
-        hypothesis_length += len(hypothesis)
-        for order in range(1, max_order + 1):
-            reference_counts = _ngrams(reference, order)
-            hypothesis_counts = _ngrams(hypothesis, order)
-            matches[order - 1] += sum((reference_counts & hypothesis_counts).values())
-            totals[order - 1] += max(len(hypothesis) - order + 1, 0)
-    if hypothesis_length == 0 or min(matches) == 0:
-        return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_order
-    brevity = min(0.0, 1.0 - reference_length / hypothesis_length)
-    return math.exp(log_precision + brevity)
+def bleu(references, hypotheses):
+    """Corpus BLEU of token lists, in [0, 1]: sacrebleu's, with its default settings (13a tokenization,
+    exponential smoothing), as published BLEU is computed, divided by 100.
 
-
-def _ngrams(tokens, order):
-    return collections.Counter(tuple(tokens[i : i + order]) for i in range(len(tokens) - order + 1))
+    The tokens are joined by spaces first, so sacrebleu sees the detokenized text of word tokens.
+    """
+    hypotheses = [" ".join(tokens) for tokens in hypotheses]
+    references = [" ".join(tokens) for tokens in references]
+    return sacrebleu.corpus_bleu(hypotheses, [references]).score / 100
 
 
 def sequences(references, hypotheses, token_name="token"):

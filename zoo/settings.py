@@ -9,6 +9,7 @@ import dataclasses
 import math
 
 from zoo import models
+from zoo.models.seq2seq import ATTENTIONS
 
 SCHEDULES = ("constant", "cosine")
 MERGES = ("sum", "concat", "ave", "mul")
@@ -60,6 +61,9 @@ class Settings:
     merge: str = "sum"
     # Weights tied between the two directions (basic cell only): None, "input", "recurrent" or "all".
     share_weights: str | None = None
+    # seq2seq: "none" (the encoder's final state starts the decoder, the article's version) or "luong"
+    # (the decoder also attends over every encoder frame).
+    attention: str = "none"
     window: int = 41
     # Training sequences longer than this many tokens are cut (text models); None keeps them whole.
     max_length: int | None = None
@@ -112,6 +116,7 @@ class Settings:
         check("clipnorm", lambda value: value is None or value >= 0, "a number >= 0 (0 turns it off) or None")
         check("merge", *one_of(MERGES))
         check("share_weights", *one_of(SHARED_WEIGHTS))
+        check("attention", *one_of(ATTENTIONS))
         if self.share_weights is not None and self.cell != "basic":
             raise SettingError("share_weights", self.share_weights,
                                f"basic cell only (it ties BasicRNN weights), not the {self.cell} cell: add --cell basic")

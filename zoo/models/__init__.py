@@ -68,6 +68,13 @@ MODELS = {
             dict(units=256, embedding_dim=64, steps=3750, epochs=300, batch_size=64, learning_rate=0.003, dropout=0.1),
         ),
         ModelSpec(
+            "g2p", seq2seq.build, "translation", "cmudict_g2p",
+            "seq2seq for pronunciations: Bi-LSTM encoder, LSTM decoder with Luong attention; greedy or --beam",
+            # The recipe and its tuning runs: docs/results.md, "Grapheme to phoneme".
+            dict(dataset="cmudict_g2p", cell="lstm", attention="luong", units=128, embedding_dim=64, depth=1,
+                 epochs=12, batch_size=128, learning_rate=0.002, schedule="cosine", dropout=0.1),
+        ),
+        ModelSpec(
             "char_lm", char_lm.build, "language_model", "pydoc_text",
             "next-character RNN language model; generates text from a prime at a temperature",
             dict(units=256, embedding_dim=32, steps=1210, epochs=100, batch_size=32, dropout=0.1, tokens="chars"),

@@ -1,48 +1,141 @@
 """Many-to-many with different lengths (SPEC §5): an encoder and a decoder joined at a hidden state.
 
 Training (teacher forcing):
-source ids (batch, source_time) -> Embedding -> encoder, bidirectional by
-default -> final state(s) (batch, units), the two directions summed;
-decoder_input ids (batch, target_time) = [start] + target -> Embedding
--> decoder started from the encoder's state -> (batch, target_time, units)
--> logits (batch, target_time, target_vocabulary) for target + [end].
+source ids (batch, source_time) -> Embedding -> `depth` encoder layers,
+bidirectional by default -> final state(s) of each layer (batch, units), the
+two directions summed; decoder_input ids (batch, target_time) = [start] +
+target -> Embedding -> `depth` decoder layers, layer l started from encoder
+layer l's state -> (batch, target_time, units) -> logits (batch, target_time,
+target_vocabulary) for target + [end]. Dropout sits between layers.
+
+With `attention="luong"` the decoder also looks at every encoder frame: its
+top layer's output h_t attends over the top encoder layer's outputs
+(`LuongAttention`), and tanh(W_c [context_t; h_t]) replaces h_t before the
+output layer. Without it (the default, the article's version) the encoder's
+final state is all the decoder gets.
 
 At inference `encode` and `decode_step` run the same layers one step at a
 time; `zoo.decoding` builds greedy and beam search on them.
 """
 
 import keras
+from keras import ops
 
+from datasets.pipeline import PAD_ID
 from zoo.models.cells import bidirectional, recurrent, state_count
+
+ATTENTIONS = ("none", "luong")
+# Added to the scores of padding frames: their attention weight underflows to 0.
+MASKED_SCORE = -1e9
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LuongAttention(keras.layers.Layer):
+    """Global attention with Luong et al.'s (2015) "general" score.
+
+    score(h_t, s_j) = h_t . (W_a^T s_j) over the real source frames j,
+    a_t = softmax_j(score), context_t = sum_j a_tj s_j.
+
+    Call with query (batch, target_time, units) (the decoder's outputs),
+    memory (batch, source_time, memory_dim) (the encoder's outputs) and
+    memory_mask (batch, source_time) bool, True at real frames; returns
+    context (batch, target_time, memory_dim) and the weights
+    a (batch, target_time, source_time), each row summing to 1 over the
+    real frames. Weight `kernel` W_a (memory_dim, units).
+
+    Luong's rather than Bahdanau's: the score needs the decoder's output at
+    step t, not its state at t-1, so the decoder runs as a plain recurrent
+    layer over the whole target in training and attention is three batched
+    matrix products after it, where Bahdanau's attention would sit inside the
+    recurrence and run step by step. (Nor does it feed the attentional vector
+    back as the next input, Luong's "input feeding", for the same reason.)
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"LuongAttention needs a positive integer number of units, got {units!r}.")
+        self.units = units
+
+    def build(self, query_shape, memory_shape, memory_mask_shape=None):
+        if query_shape[-1] != self.units:
+            raise ValueError(
+                f"LuongAttention({self.units}) got queries of width {query_shape[-1]}: "
+                "make its units the decoder's units."
+            )
+        self.kernel = self.add_weight(
+            name="kernel", shape=(memory_shape[-1], self.units), initializer="glorot_uniform"
+        )
+
+    def keys(self, memory):
+        """memory (batch, source_time, memory_dim) -> W_a s_j (batch, source_time, units), once per source."""
+        return ops.matmul(memory, self.kernel)
+
+    def attend(self, query, keys, memory, memory_mask):
+        """`call` with the keys already computed: what each decoding step needs."""
+        scores = ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
+        scores = ops.where(memory_mask[:, None, :], scores, ops.full_like(scores, MASKED_SCORE))
+        weights = ops.softmax(scores, axis=-1)
+        return ops.matmul(weights, memory), weights
+
+    def call(self, query, memory, memory_mask, mask=None):
+        # `mask` is the queries' Keras mask: padded queries get weights like any other, which the loss ignores.
+        return self.attend(query, self.keys(memory), memory, memory_mask)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None, None
+
+    def compute_output_shape(self, query_shape, memory_shape, memory_mask_shape=None):
+        return (*query_shape[:-1], memory_shape[-1]), (*query_shape[:-1], memory_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def layer_name(part, index):
+    """"encoder"/"decoder" for the first layer of a stack (the names of one-layer models), then part_2, ..."""
+    return part if index == 0 else f"{part}_{index + 1}"
 
 
 def build(info, settings):
+    if settings.attention not in ATTENTIONS:
+        raise ValueError(f"Unknown attention {settings.attention!r}: use one of {', '.join(ATTENTIONS)}.")
+    attention = settings.attention != "none"
     source = keras.Input((None,), dtype="int64", name="source")
     decoder_input = keras.Input((None,), dtype="int64", name="decoder_input")
-    embedded_source = keras.layers.Embedding(
+    x = keras.layers.Embedding(
         info.source_vocabulary_size, settings.embedding_dim, mask_zero=True, name="source_embedding"
     )(source)
-    if settings.bidirectional:
-        encoder = bidirectional(
-            settings.cell, settings.units, settings.merge, settings.share_weights, return_state=True, name="encoder"
-        )
-    else:
-        encoder = recurrent(settings.cell, settings.units, return_state=True, name="encoder")
-    states = _encoder_states(encoder, encoder(embedded_source), settings.cell)
+    initial_states = []
+    for index in range(settings.depth):
+        top = index == settings.depth - 1
+        # Only the top layer of an encoder without attention keeps no sequence: its final state is all that is used.
+        options = dict(return_sequences=attention or not top, return_state=True, name=layer_name("encoder", index))
+        if settings.bidirectional:
+            encoder = bidirectional(settings.cell, settings.units, settings.merge, settings.share_weights, **options)
+        else:
+            encoder = recurrent(settings.cell, settings.units, **options)
+        outputs = encoder(x)
+        initial_states.append(_merge_directions(encoder, list(outputs[1:]), state_count(settings.cell)))
+        if options["return_sequences"]:
+            x = keras.layers.Dropout(settings.dropout)(outputs[0])
 
-    embedded_target = keras.layers.Embedding(
+    y = keras.layers.Embedding(
         info.target_vocabulary_size, settings.embedding_dim, mask_zero=True, name="target_embedding"
     )(decoder_input)
-    decoder = recurrent(settings.cell, settings.units, return_sequences=True, return_state=True, name="decoder")
-    x = decoder(embedded_target, initial_state=states)[0]
-    x = keras.layers.Dropout(settings.dropout)(x)
-    logits = keras.layers.Dense(info.target_vocabulary_size, name="output")(x)
+    for index in range(settings.depth):
+        decoder = recurrent(
+            settings.cell, settings.units, return_sequences=True, return_state=True, name=layer_name("decoder", index)
+        )
+        y = keras.layers.Dropout(settings.dropout)(decoder(y, initial_state=initial_states[index])[0])
+    if attention:
+        context, _ = LuongAttention(settings.units, name="attention")(y, x, ops.not_equal(source, PAD_ID))
+        y = keras.layers.Dense(settings.units, activation="tanh", name="attention_output")(
+            keras.layers.Concatenate()([context, y])
+        )
+        y = keras.layers.Dropout(settings.dropout)(y)
+    logits = keras.layers.Dense(info.target_vocabulary_size, name="output")(y)
     return keras.Model({"source": source, "decoder_input": decoder_input}, logits, name="seq2seq")
-
-
-def _encoder_states(encoder, outputs, cell):
-    """The decoder's initial state: the encoder's final state(s), forward + backward when bidirectional."""
-    return _merge_directions(encoder, list(outputs[1:]), state_count(cell))
 
 
 def _merge_directions(encoder, states, count):
@@ -51,19 +144,58 @@ def _merge_directions(encoder, states, count):
     return states
 
 
+def _stack(model, part):
+    """The layers "part", "part_2", ... of `model`, bottom first."""
+    names = {layer.name for layer in model.layers}
+    layers = []
+    while layer_name(part, len(layers)) in names:
+        layers.append(model.get_layer(layer_name(part, len(layers))))
+    return layers
+
+
+def _state_count(layer):
+    state_size = layer.cell.state_size
+    return len(state_size) if isinstance(state_size, (list, tuple)) else 1
+
+
+def has_attention(model):
+    return "attention" in {layer.name for layer in model.layers}
+
+
 def encode(model, source_ids):
-    """source_ids (batch, source_time) -> the decoder's initial states, a list of (batch, units)."""
+    """source_ids (batch, source_time) -> (states, memory).
+
+    states: the decoder's initial states, a flat list of (batch, units), its
+    bottom layer's first. memory: None without attention, else a dict of the
+    top encoder layer's outputs "memory" (batch, source_time, memory_dim), their
+    attention keys "keys" (batch, source_time, units) and "mask"
+    (batch, source_time) bool, True at real frames.
+    """
     embedding = model.get_layer("source_embedding")
-    encoder = model.get_layer("encoder")
-    outputs = encoder(embedding(source_ids), mask=embedding.compute_mask(source_ids))
-    state_size = model.get_layer("decoder").cell.state_size
-    count = len(state_size) if isinstance(state_size, (list, tuple)) else 1
-    return _merge_directions(encoder, list(outputs[1:]), count)
+    x, mask = embedding(source_ids), embedding.compute_mask(source_ids)
+    states = []
+    for encoder, decoder in zip(_stack(model, "encoder"), _stack(model, "decoder")):
+        outputs = encoder(x, mask=mask)
+        states += _merge_directions(encoder, list(outputs[1:]), _state_count(decoder))
+        x = outputs[0]
+    if not has_attention(model):
+        return states, None
+    return states, {"memory": x, "keys": model.get_layer("attention").keys(x), "mask": ops.not_equal(source_ids, PAD_ID)}
 
 
-def decode_step(model, token_ids, states):
-    """One decoder step: token_ids (batch,) and states -> logits (batch, target_vocabulary), new states."""
-    embedded = model.get_layer("target_embedding")(token_ids[:, None])
-    outputs = model.get_layer("decoder")(embedded, initial_state=states)
-    logits = model.get_layer("output")(outputs[0][:, 0])
-    return logits, list(outputs[1:])
+def decode_step(model, token_ids, states, memory=None):
+    """One decoder step: token_ids (batch,), states and `encode`'s memory ->
+    (logits (batch, target_vocabulary), new states, attention weights (batch, source_time) or None)."""
+    y = model.get_layer("target_embedding")(token_ids[:, None])
+    new_states = []
+    for decoder in _stack(model, "decoder"):
+        count = _state_count(decoder)
+        outputs = decoder(y, initial_state=states[len(new_states) : len(new_states) + count])
+        y = outputs[0]
+        new_states += list(outputs[1:])
+    weights = None
+    if memory is not None:
+        context, weights = model.get_layer("attention").attend(y, memory["keys"], memory["memory"], memory["mask"])
+        y = model.get_layer("attention_output")(ops.concatenate([context, y], axis=-1))
+        weights = weights[:, 0]
+    return model.get_layer("output")(y[:, 0]), new_states, weights

@@ -7,6 +7,7 @@ datasets are scored pair by pair (exact match, token error rate, BLEU).
 """
 
 import collections
+import pathlib
 
 import keras
 import numpy as np
@@ -14,7 +15,8 @@ import tensorflow as tf
 
 from datasets import pipeline
 from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
-from zoo import decoding, metrics
+from zoo import atomic, decoding, metrics
+from zoo.models import seq2seq
 from zoo.tasks import base
 from zoo.tasks.classification import BUCKET_BOUNDARIES
 
@@ -23,6 +25,9 @@ from zoo.tasks.classification import BUCKET_BOUNDARIES
 CHARS_BELOW_WORDS_PER_TEXT = 1.5
 # Longest output of the exported decoders, in tokens.
 MAX_DECODE_LENGTH = 40
+# Beam search ranks finished outputs by log-probability / length ** LENGTH_PENALTY (`decoding.beam_search`):
+# at 1 by the mean per token, so a longer output is not beaten by a short one for its length alone.
+LENGTH_PENALTY = 1.0
 
 
 def target_ids(vocabulary):
@@ -113,7 +118,7 @@ class Translation(base.Task):
 
         def translate_beam(text, beam_size):
             source = vectorizers["source"](text)
-            ids = decoding.beam_search(model, source, start, end, MAX_DECODE_LENGTH, beam_size)
+            ids = decoding.beam_search(model, source, start, end, MAX_DECODE_LENGTH, beam_size, LENGTH_PENALTY)
             return {"translation": detokenize(ids, target["vocabulary"], target["tokens"])}
 
         return {
@@ -178,4 +183,46 @@ class Translation(base.Task):
             outputs = functions["beam_search"](text, tf.constant(args.beam))
         else:
             outputs = functions["serve"](text)
-        print(outputs["translation"].numpy()[0].decode("utf-8"))
+        translation = outputs["translation"].numpy()[0].decode("utf-8")
+        print(translation)
+        # The SavedModel returns no attention weights: the heatmap needs the Keras model of a run folder.
+        if isinstance(source, keras.Model) and seq2seq.has_attention(source):
+            path = pathlib.Path(args.run) / f"alignment-{_file_name(args.input)}.png"
+            write_alignment(source, config, args.input, translation, path)
+            print(f"Alignment heatmap: {path}")
+
+
+def _file_name(text):
+    """`text` with every character that is not a letter, digit, '-' or '_' replaced by '_', at most 40 long."""
+    return "".join(char if char.isalnum() or char in "-_" else "_" for char in text)[:40] or "input"
+
+
+def write_alignment(model, config, text, translation, path):
+    """Plots the attention weights of `model` producing `translation` from `text` (letters x phonemes) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    from zoo.data import vectorizer_from_vocabulary
+
+    source_entry, target_entry = config["vocabularies"]["source"], config["vocabularies"]["target"]
+    source_ids = vectorizer_from_vocabulary(source_entry)(tf.constant([text]))
+    start, end = target_ids(target_entry["vocabulary"])
+    # The end token too: where the decoder looked when it stopped (and a column for an empty output).
+    output_ids = tf.concat([vectorizer_from_vocabulary(target_entry)(tf.constant([translation])), [[end]]], axis=1)
+    weights = decoding.alignment(model, source_ids, output_ids, start).numpy()[0]
+    source_tokens = token_strings(source_ids.numpy()[0], source_entry["vocabulary"])
+    output_tokens = token_strings(output_ids.numpy()[0], target_entry["vocabulary"], end) + [END_TOKEN]
+    weights = weights[:, : len(source_tokens)]
+    figure, axis = pyplot.subplots(figsize=(1 + 0.45 * len(output_tokens), 1 + 0.45 * len(source_tokens)))
+    axis.imshow(weights.T, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    axis.set_xticks(range(len(output_tokens)), output_tokens, rotation=90)
+    axis.set_yticks(range(len(source_tokens)), source_tokens)
+    axis.set_xlabel("output")
+    axis.set_ylabel("input")
+    figure.tight_layout()
+    with atomic.replacing(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    pyplot.close(figure)
+    return weights

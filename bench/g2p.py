@@ -1,0 +1,130 @@
+"""The `g2p` model against Phonetisaurus, the WFST baseline of grapheme-to-phoneme, on the same split.
+
+    python bench/g2p.py runs/g2p-...                          # a run of train.py --model g2p
+    python bench/g2p.py runs/g2p-... runs/g2p-no-stress-... --beam 4
+
+For each run folder it trains Phonetisaurus (default settings: `phonetisaurus
+train`) on exactly the run's training split (cmudict_g2p, or
+cmudict_g2p/no_stress for a run trained with --dataset cmudict_g2p/no_stress),
+predicts the test words, and scores both systems with the zoo's metric
+(`zoo.metrics.grapheme_to_phoneme`: a word with several pronunciations is right
+when it matches any of them, its phoneme errors count against the closest).
+The model is scored again here from its model.keras, greedy or with --beam.
+Phonetisaurus (the `phonetisaurus` wheel, 0.3.0) is installed by this script
+when it is missing, as bench/layers.py installs torch: it is no requirement of
+the zoo. Its model is kept under --work, one per dataset, and reused.
+"""
+
+import argparse
+import collections
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
+
+PHONETISAURUS = "phonetisaurus==0.3.0"
+
+
+def parse_arguments():
+    arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    arguments.add_argument("runs", nargs="+", help="run folders of train.py --model g2p")
+    arguments.add_argument("--beam", type=int, default=1, help="beam size for the model; 1 is greedy (default: %(default)s)")
+    arguments.add_argument("--work", default="runs/phonetisaurus",
+                           help="where Phonetisaurus models are kept, one per dataset (default: %(default)s)")
+    arguments.add_argument("--json", help="also write the table's rows to this JSON file")
+    return arguments.parse_args()
+
+
+def import_phonetisaurus():
+    try:
+        import phonetisaurus
+    except ImportError:
+        print(f"Installing {PHONETISAURUS} for this comparison (not a requirement of the zoo).", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", PHONETISAURUS], check=True)
+        import phonetisaurus
+    return phonetisaurus
+
+
+def lexicon(split):
+    """{word: [phonemes, ...]} of a split of cmudict_g2p, in its order."""
+    words = collections.defaultdict(list)
+    for example in split.as_numpy_iterator():
+        words[example["source"].decode("utf-8")].append(example["target"].decode("utf-8").split())
+    return dict(words)
+
+
+def phonetisaurus_scores(dataset, work):
+    """Trains (or reuses) Phonetisaurus on `dataset`'s training split and scores it on the test split."""
+    import datasets
+    from zoo import metrics
+
+    phonetisaurus = import_phonetisaurus()
+    loaded = datasets.load("translation", dataset)
+    folder = pathlib.Path(work) / dataset.replace("/", "-")
+    model_path, info_path = folder / "model.fst", folder / "training.json"
+    if model_path.exists() and info_path.exists():
+        training_seconds = json.loads(info_path.read_text())["training_seconds"]
+        print(f"Reusing {model_path} (trained in {training_seconds:.0f} s).", file=sys.stderr)
+    else:
+        print(f"Training Phonetisaurus on the {dataset} training split into {model_path} ...", file=sys.stderr)
+        start = time.perf_counter()
+        phonetisaurus.train(lexicon(loaded.splits["train"]), model_path)
+        training_seconds = time.perf_counter() - start
+        info_path.write_text(json.dumps({"dataset": dataset, "training_seconds": training_seconds}) + "\n")
+    test = lexicon(loaded.splits["test"])
+    start = time.perf_counter()
+    predicted = dict(phonetisaurus.predict(list(test), model_path))
+    predict_seconds = time.perf_counter() - start
+    words, references, hypotheses = [], [], []
+    for word, pronunciations in test.items():
+        for pronunciation in pronunciations:
+            # A word Phonetisaurus gives no answer for counts as wrong, every phoneme deleted.
+            words.append(word), references.append(pronunciation), hypotheses.append(predicted.get(word, []))
+    scores = metrics.grapheme_to_phoneme(words, references, hypotheses)
+    return {**scores, "training_seconds": training_seconds, "predict_seconds": predict_seconds,
+            "unanswered": sum(word not in predicted for word in test)}
+
+
+def model_scores(run, beam):
+    """The run's test WER and PER from its model.keras, and its parameters and training time."""
+    import keras
+
+    from zoo import data, evaluation, tasks
+    from zoo.settings import Settings
+
+    config = json.loads((run / "config.json").read_text())
+    settings = Settings(**config["settings"])
+    settings.limit = None
+    prepared = data.prepare(tasks.get(config["task"]), settings, vocabularies=config["vocabularies"])
+    start = time.perf_counter()
+    scores = evaluation.evaluate_keras(keras.saving.load_model(run / "model.keras"), config, prepared, "test", beam)
+    written = json.loads((run / "metrics.json").read_text())
+    return config, {**scores, "training_seconds": written["training_seconds"], "parameters": config["parameters"],
+                    "predict_seconds": time.perf_counter() - start}
+
+
+def main():
+    args = parse_arguments()
+    rows = []
+    for run in map(pathlib.Path, args.runs):
+        config, scores = model_scores(run, args.beam)
+        dataset = config["dataset"]
+        decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
+        rows.append({"system": f"{config['model']} ({decoding}) {run}", "dataset": dataset, **scores})
+        rows.append({"system": "Phonetisaurus 0.3.0, default settings", "dataset": dataset,
+                     **phonetisaurus_scores(dataset, args.work)})
+    print(f"{'system':<60} {'dataset':<22} {'WER':>7} {'PER':>7} {'words':>7} {'training':>9} {'parameters':>11}")
+    for row in rows:
+        parameters = f"{row['parameters']:,}" if "parameters" in row else "-"
+        print(f"{row['system']:<60} {row['dataset']:<22} {row['word_error_rate']:>7.2%} "
+              f"{row['phoneme_error_rate']:>7.2%} {row['words']:>7,} {row['training_seconds']:>8.0f}s {parameters:>11}")
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
