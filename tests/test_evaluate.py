@@ -51,10 +51,10 @@ def test_missing_run_exits_2(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def task_runs(tiny_run):
     """Tiny finished runs of the other three tasks, on users' own files."""
-    return {model: tiny_run(model) for model in ("framewise", "seq2seq", "char_lm")}
+    return {model: tiny_run(model) for model in ("framewise", "seq2seq", "g2p", "char_lm")}
 
 
-@pytest.mark.parametrize("model,metric", [("framewise", "frame_accuracy"), ("seq2seq", "bleu")])
+@pytest.mark.parametrize("model,metric", [("framewise", "frame_accuracy"), ("seq2seq", "bleu"), ("g2p", "bleu")])
 def test_keras_saved_model_and_tflite_agree(task_runs, model, metric, capsys):
     out = task_runs[model]
     written = json.loads((out / "metrics.json").read_text())
@@ -132,3 +132,35 @@ def test_cmudict_g2p_declares_several_references_and_a_tsv_with_repeated_words_i
             (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
     assert datasets.load("translation", tmp_path / "dictionary").several_references
     assert not datasets.load("translation", tmp_path / "pairs").several_references
+
+
+WORDS = {"red", "green", "blue", "cat", "dog", "sun", "moon", "tree"}
+
+
+def test_attention_model_input_writes_the_alignment_heatmap(task_runs, capsys):
+    run = task_runs["g2p"]
+    assert evaluate.main([str(run), "--input", "red cat"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    png = run / "alignment-red_cat.png"
+    assert set(lines[0].split()) <= WORDS and lines[1] == f"Alignment heatmap: {png}"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Without attention there is no alignment, and the SavedModel returns none: the answer alone.
+    for artifact in (task_runs["seq2seq"], run / "saved_model"):
+        assert evaluate.main([str(artifact), "--input", "red cat"]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_alignment_has_a_row_per_output_token_and_the_end_each_over_the_letters(task_runs, tmp_path):
+    import json
+
+    import keras
+
+    run = task_runs["g2p"]
+    config = json.loads((run / "config.json").read_text())
+    weights = translation.write_alignment(
+        keras.saving.load_model(run / "model.keras"), config, "red cat", "cat red", tmp_path / "a.png"
+    )
+    # These pairs are split into words: rows "cat", "red" and the end token, columns "red", "cat".
+    assert weights.shape == (3, 2)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+    assert (tmp_path / "a.png").stat().st_size > 0

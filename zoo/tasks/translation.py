@@ -198,7 +198,10 @@ def _file_name(text):
 
 
 def write_alignment(model, config, text, translation, path):
-    """Plots the attention weights of `model` producing `translation` from `text` (letters x phonemes) as a PNG."""
+    """Plots the attention weights of `model` producing `translation` from `text` (letters x phonemes) as a PNG.
+
+    Returns the weights (output tokens + 1 for the end token, source tokens) that the PNG shows.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
