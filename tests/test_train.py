@@ -96,7 +96,7 @@ def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
 @pytest.mark.parametrize(
     "arguments,listed",
     [
-        (["--model", "transformer"], "'sentiment', 'framewise', 'dense_birnn_dense', 'window_ffn', 'seq2seq', 'char_lm'"),
+        (["--model", "transformer"], "'sentiment', 'framewise', 'dense_birnn_dense', 'window_ffn', 'seq2seq', 'g2p', 'char_lm'"),
         (["--cell", "rnn"], "'basic', 'lstm', 'gru'"),
         (["--tokens", "bytes"], "'chars', 'words'"),
         (["--window", "4"], "must be odd"),

@@ -238,6 +238,13 @@ def run_inference(sequences, directions, activation_name, mask=None, time_major=
     """
     activation = _ACTIVATIONS[activation_name]
     sequences = tf.convert_to_tensor(sequences)
+    if 0 in tuple(sequences.shape):
+        # An empty batch or frames of no features: the blocks' reshapes need a size, the plain loop does not.
+        return [
+            run_recurrence(sequences, initial_state, kernel=kernel, bias=bias, recurrent_kernel=recurrent_kernel,
+                           activation_name=activation_name, mask=mask, reverse=reverse, time_major=time_major)
+            for initial_state, kernel, bias, recurrent_kernel, reverse in directions
+        ]
     dtype = sequences.dtype
     frames = sequences if time_major else tf.transpose(sequences, [1, 0, 2])
     length, batch = tf.shape(frames)[0], tf.shape(frames)[1]

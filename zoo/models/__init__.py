@@ -8,6 +8,8 @@
 import dataclasses
 from collections.abc import Callable
 
+# Registers the optimizer that model.keras files name, so they load wherever a model is built.
+from zoo import optimizers  # noqa: F401
 from zoo.models import char_lm, dense_birnn_dense, framewise, sentiment, seq2seq, window_ffn
 from zoo.models.cells import CELLS
 
