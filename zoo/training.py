@@ -197,8 +197,8 @@ def train(settings: Settings, out, command, verbose="auto", overwrite=False):
     return None.
 
     The steps, each a function of this module: `check_run_folder`,
-    `data.prepare`, `build_and_compile`, `start_run_folder`, `make_callbacks`,
-    `fit`, `write_artifacts` and `score`.
+    `data.prepare`, `plan`, `build_and_compile`, `start_run_folder`,
+    `make_callbacks`, `fit`, `write_artifacts` and `score`.
     """
     out = pathlib.Path(out)
     # First: MultiWorkerMirroredStrategy must configure the collective ops before any other TensorFlow work.
@@ -280,12 +280,13 @@ def plan(settings, prepared):
     and validation batches are counted once and their counts attached to the
     datasets, so the first epoch's progress bar knows its length too.
     """
-    counts = {}
     # Validation too: Keras warns that an input of unknown length "ran out of data" when it ends.
-    for split in ("train", "validation"):
-        counts[split] = int(prepared.batches[split].reduce(np.int64(0), count_batch))
-        prepared.batches[split] = prepared.batches[split].apply(tf.data.experimental.assert_cardinality(counts[split]))
-    count = counts["train"]
+    for split in ("validation", "train"):
+        count = int(tf.data.experimental.cardinality(prepared.batches[split]))
+        # Unknown until counted; once counted (the same data trained again, as in experiments/), it is known.
+        if count < 0:
+            count = int(prepared.batches[split].reduce(np.int64(0), count_batch))
+            prepared.batches[split] = prepared.batches[split].apply(tf.data.experimental.assert_cardinality(count))
     if count == 0:
         raise RunError(f"{prepared.loaded.name}'s training split has no examples: give it some.")
     changes = tasks.get(prepared.loaded.task).resolve(settings, prepared)
