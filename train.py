@@ -64,7 +64,8 @@ def parser():
         help="momentum of a moving average of the weights, which validation and the saved model use; "
         f"0 turns it off (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
-    add("--embedding-dim", type=positive_int, help=f"token embedding size, text models (default: {per_model})")
+    add("--embedding-dim", type=positive_int,
+        help="token embedding size, text models (default: per model, see --list; None: from the vocabulary)")
     add("--bigram-buckets", type=int,
         help="hash buckets of character-bigram embeddings, sentiment; 0 turns them off "
         "(default: 1.2 per distinct bigram of the training split)")
@@ -112,7 +113,9 @@ def parser():
 def print_models():
     for spec in models.MODELS.values():
         print(f"{spec.name:<18} {spec.task:<15} default dataset {spec.default_dataset or '(none: --dataset)':<20} {spec.description}")
-        print(f"{'':<18} defaults: " + ", ".join(f"{key}={value}" for key, value in spec.defaults.items()))
+        print(f"{'':<18} defaults: " + ", ".join(
+            f"{key}={'from the data' if value is None else value}" for key, value in spec.defaults.items()
+        ))
 
 
 def how_to_go_on(out):

