@@ -68,7 +68,8 @@ def parser():
         help="token embedding size, text models (default: per model, see --list; None: from the vocabulary)")
     add("--bigram-buckets", type=int,
         help="hash buckets of character-bigram embeddings, sentiment; 0 turns them off "
-        "(default: 1.2 per distinct bigram of the training split)")
+        "(default: from the training split: 1.2 per distinct bigram, none when the average bigram occurs "
+        "fewer than 3.5 times)")
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
     own_cells = "".join(
         f"; {name}: {spec.defaults['cell']}" for name, spec in models.MODELS.items() if "cell" in spec.defaults

@@ -87,10 +87,13 @@ def test_a_user_run_records_what_the_data_decided(tmp_path):
     assert config["settings"]["epochs"] == 300
 
 
-def test_bigram_buckets_are_sized_by_the_training_bigrams():
+def test_bigram_buckets_are_sized_by_the_training_bigrams_and_left_out_when_they_are_rare():
     batches = tf.data.Dataset.from_tensors((np.array([[2, 3, 2, 3], [4, 0, 0, 0]]), np.array([0, 1])))
-    # (0,2) (2,3) (3,2) (3,0) and (0,4) (4,0): the pairs at the text's ends count, padding after the end does not.
-    assert classification.distinct_bigrams(batches, 10) == 6
+    # (0,2) (2,3) (3,2) (2,3) (3,0) and (0,4) (4,0): the pairs at the text's ends count, padding after the end does not.
+    assert classification.bigram_counts(batches, 10) == (6, 7)
+    # Bigrams seen 7/6 times on average are too rare for a table; a text repeated often enough gets one.
+    assert classification.bigram_buckets_for(6, 7) == 0
+    assert classification.bigram_buckets_for(6, 6 * classification.MIN_BIGRAM_REPEATS) == classification.next_prime(8)
     assert classification.next_prime(24) == 29 and classification.next_prime(29) == 29
 
 

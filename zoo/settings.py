@@ -50,7 +50,8 @@ class Settings:
     # Width of token embeddings; None: from the vocabulary (`zoo.models.cells.embedding_dim_for`).
     embedding_dim: int | None = 64
     # Hash buckets of the character-bigram embeddings added to each character (sentiment); 0: none;
-    # None: 1.2 times the distinct bigrams of the training split.
+    # None: from the training split (1.2 per distinct bigram, or none when bigrams are rare there:
+    # `zoo.tasks.classification.bigram_buckets_for`).
     bigram_buckets: int | None = 0
     dropout: float = 0.2
     cell: str = "basic"

@@ -14,6 +14,10 @@ from zoo.tasks import base
 BUCKET_BOUNDARIES = [16, 32, 64, 128, 256]
 # Hash buckets per distinct bigram of the training split, when the data sizes the table: few collisions.
 BUCKETS_PER_BIGRAM = 1.2
+# The data sizes the table only when the average training bigram occurs this often: on rarer bigrams (English
+# words, a few thousand Chinese reviews) the table memorises the training texts and costs test accuracy
+# (docs/results.md, "Defaults on data they were not tuned for").
+MIN_BIGRAM_REPEATS = 3.5
 
 
 def next_prime(number):
@@ -24,15 +28,25 @@ def next_prime(number):
     return candidate
 
 
-def distinct_bigrams(batches, vocabulary_size):
-    """How many distinct (previous, next) id pairs the token ids of `batches` hold, the text's ends included."""
-    seen = set()
+def bigram_counts(batches, vocabulary_size):
+    """(distinct, total): how many distinct (previous, next) id pairs the token ids of `batches` hold, and how many
+    pairs in all, the text's ends included."""
+    counts = collections.Counter()
     for token_ids, _ in batches.as_numpy_iterator():
         padded = np.pad(token_ids, [[0, 0], [1, 1]])
         pairs = padded[:, :-1] * vocabulary_size + padded[:, 1:]
         real = (padded[:, :-1] != 0) | (padded[:, 1:] != 0)
-        seen.update(np.unique(pairs[real]).tolist())
-    return len(seen)
+        values, repeats = np.unique(pairs[real], return_counts=True)
+        counts.update(dict(zip(values.tolist(), repeats.tolist())))
+    return len(counts), sum(counts.values())
+
+
+def bigram_buckets_for(distinct, total):
+    """The bigram table's size for a training split with `distinct` bigrams among `total`: 0 (no table) when the
+    average bigram is seen fewer than MIN_BIGRAM_REPEATS times, else BUCKETS_PER_BIGRAM per distinct bigram."""
+    if distinct == 0 or total / distinct < MIN_BIGRAM_REPEATS:
+        return 0
+    return next_prime(int(np.ceil(BUCKETS_PER_BIGRAM * distinct)))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -89,8 +103,8 @@ class TextClassification(base.Task):
     def resolve(self, settings, prepared):
         changes = super().resolve(settings, prepared)
         if settings.bigram_buckets is None:
-            bigrams = distinct_bigrams(prepared.batches["train"], prepared.info.vocabulary_size)
-            changes["bigram_buckets"] = next_prime(int(np.ceil(BUCKETS_PER_BIGRAM * bigrams)))
+            counts = bigram_counts(prepared.batches["train"], prepared.info.vocabulary_size)
+            changes["bigram_buckets"] = bigram_buckets_for(*counts)
         return changes
 
     def loss(self, settings):
