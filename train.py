@@ -14,6 +14,7 @@ import time
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
 from zoo import models
 from zoo.settings import STRATEGIES, Settings
+from zoo.tasks.classification import BUCKETS_PER_BIGRAM, MIN_BIGRAM_REPEATS
 
 
 def number_type(convert, description, valid):
@@ -65,11 +66,11 @@ def parser():
         f"0 turns it off (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int,
-        help="token embedding size, text models (default: per model, see --list; None: from the vocabulary)")
+        help=f"token embedding size, text models (default: {per_model}; 'from the data': 4 x vocabulary ** 0.25)")
     add("--bigram-buckets", type=int,
         help="hash buckets of character-bigram embeddings, sentiment; 0 turns them off "
-        "(default: from the training split: 1.2 per distinct bigram, none when the average bigram occurs "
-        "fewer than 3.5 times)")
+        f"(default: from the training split: {BUCKETS_PER_BIGRAM} per distinct bigram, none when the average "
+        f"bigram occurs fewer than {MIN_BIGRAM_REPEATS} times)")
     add("--dropout", type=float, help=f"dropout rate (default: {per_model})")
     own_cells = "".join(
         f"; {name}: {spec.defaults['cell']}" for name, spec in models.MODELS.items() if "cell" in spec.defaults

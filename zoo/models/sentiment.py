@@ -29,7 +29,7 @@ reached 0.842.
 import keras
 from keras import ops
 
-from zoo.models.cells import bidirectional, embedding_dim_for
+from zoo.models.cells import bidirectional, embedding_dim
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -109,10 +109,10 @@ class BigramEmbedding(keras.layers.Layer):
 
 def build(info, settings):
     token_ids = keras.Input((None,), dtype="int64", name="token_ids")
-    embedding_dim = settings.embedding_dim or embedding_dim_for(info.vocabulary_size)
-    x = keras.layers.Embedding(info.vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    width = embedding_dim(settings, info.vocabulary_size)
+    x = keras.layers.Embedding(info.vocabulary_size, width, mask_zero=True, name="embedding")(token_ids)
     if settings.bigram_buckets:
-        bigrams = BigramEmbedding(settings.bigram_buckets, info.vocabulary_size, embedding_dim, name="bigrams")
+        bigrams = BigramEmbedding(settings.bigram_buckets, info.vocabulary_size, width, name="bigrams")
         x = keras.layers.Add(name="characters_and_bigrams")([x, bigrams(token_ids)])
     # Bigram embeddings memorise the training reviews within two epochs; dropping whole
     # channels and single values both held validation accuracy best (docs/results.md).

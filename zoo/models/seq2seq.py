@@ -22,7 +22,7 @@ import keras
 from keras import ops
 
 from datasets.pipeline import PAD_ID
-from zoo.models.cells import bidirectional, embedding_dim_for, recurrent, state_count
+from zoo.models.cells import bidirectional, embedding_dim, recurrent, state_count
 
 ATTENTIONS = ("none", "luong")
 # Added to the scores of padding frames: their attention weight underflows to 0.
@@ -103,12 +103,8 @@ def build(info, settings):
     attention = settings.attention != "none"
     source = keras.Input((None,), dtype="int64", name="source")
     decoder_input = keras.Input((None,), dtype="int64", name="decoder_input")
-    embedding_dim = settings.embedding_dim or embedding_dim_for(
-        max(info.source_vocabulary_size, info.target_vocabulary_size)
-    )
-    x = keras.layers.Embedding(info.source_vocabulary_size, embedding_dim, mask_zero=True, name="source_embedding")(
-        source
-    )
+    width = embedding_dim(settings, info.source_vocabulary_size, info.target_vocabulary_size)
+    x = keras.layers.Embedding(info.source_vocabulary_size, width, mask_zero=True, name="source_embedding")(source)
     initial_states = []
     for index in range(settings.depth):
         top = index == settings.depth - 1
@@ -123,7 +119,7 @@ def build(info, settings):
         if options["return_sequences"]:
             x = keras.layers.Dropout(settings.dropout)(outputs[0])
 
-    y = keras.layers.Embedding(info.target_vocabulary_size, embedding_dim, mask_zero=True, name="target_embedding")(
+    y = keras.layers.Embedding(info.target_vocabulary_size, width, mask_zero=True, name="target_embedding")(
         decoder_input
     )
     for index in range(settings.depth):

@@ -18,7 +18,7 @@ import numpy as np
 import datasets
 from datasets import pipeline
 from datasets.tasks import get_task as get_data_task
-from zoo.models.cells import embedding_dim_for
+from zoo.models.cells import embedding_dim
 
 # Words beyond this many distinct ones map to the out-of-vocabulary id.
 MAX_WORD_VOCABULARY = 20_000
@@ -119,14 +119,15 @@ class Task:
     def resolve(self, settings, prepared):
         """{setting: value} for the settings this task sizes from the data (left None by the user).
 
-        Here the embedding width, from the largest vocabulary (`zoo.models.cells.embedding_dim_for`).
+        Here the embedding width, from the largest vocabulary, as the model builders size it
+        (`zoo.models.cells.embedding_dim`).
         """
         info = prepared.info
         sizes = [size for size in (info.vocabulary_size, info.source_vocabulary_size, info.target_vocabulary_size)
                  if size is not None]
         if settings.embedding_dim is not None or not sizes:
             return {}
-        return {"embedding_dim": embedding_dim_for(max(sizes))}
+        return {"embedding_dim": embedding_dim(settings, *sizes)}
 
     # Training.
 
