@@ -60,7 +60,8 @@ def parser():
     add("--schedule", choices=["constant", "cosine"],
         help=f"learning rate schedule over the epochs: constant, or a half cosine down to 0 (default: {per_model})")
     add("--label-smoothing", type=float,
-        help=f"share of the target probability spread over all classes, sentiment (default: {per_model})")
+        help=f"share of the target probability spread over all classes (sentiment) or tokens (seq2seq, g2p) "
+        f"(default: {per_model})")
     add("--ema", type=float,
         help="momentum of a moving average of the weights, which validation and the saved model use; "
         f"0 turns it off (default: {per_model})")

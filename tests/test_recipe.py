@@ -129,3 +129,30 @@ def test_words_are_split_at_any_punctuation_and_a_rebuilt_vectorizer_agrees():
              "vocabulary": vectorizer.get_vocabulary()[2:]}
     rebuilt = data.vectorizer_from_vocabulary(entry)
     np.testing.assert_array_equal(rebuilt(["很好。不错"]).numpy(), vectorizer(["很好。不错"]).numpy())
+
+
+def test_smoothed_loss_of_logits_is_the_mean_over_real_tokens_of_numpy_smoothed_cross_entropy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    labels = np.array([[2, 4, 0], [3, 0, 0]])  # 0 is padding
+    loss = classification.SmoothedSparseCategoricalCrossentropy(0.1, from_logits=True, ignore_class=0)
+
+    log_probabilities = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    targets = np.eye(5)[labels] * 0.9 + 0.1 / 5
+    per_token = -(targets * log_probabilities).sum(-1)
+    real = labels != 0
+    np.testing.assert_allclose(float(loss(labels, logits)), per_token[real].mean(), rtol=1e-5)
+
+    unsmoothed = classification.SmoothedSparseCategoricalCrossentropy(0.0, from_logits=True, ignore_class=0)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    np.testing.assert_allclose(float(unsmoothed(labels, logits)), float(keras_loss(labels, logits)), rtol=1e-5)
+
+
+def test_translation_trains_with_label_smoothing_when_asked():
+    from zoo import tasks
+
+    task = tasks.get("translation")
+    assert isinstance(task.loss(settings.for_model("g2p")), keras.losses.SparseCategoricalCrossentropy)
+    smoothed = task.loss(settings.for_model("g2p", label_smoothing=0.1))
+    assert isinstance(smoothed, classification.SmoothedSparseCategoricalCrossentropy)
+    assert (smoothed.label_smoothing, smoothed.ignore_class, smoothed.from_logits) == (0.1, pipeline.PAD_ID, True)

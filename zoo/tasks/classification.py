@@ -51,23 +51,46 @@ def bigram_buckets_for(distinct, total):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy of integer labels against probabilities, with label smoothing (Keras's sparse loss has none).
+    """Cross-entropy of integer labels with label smoothing (Keras's sparse loss has none).
 
     The target puts 1 - label_smoothing on the label and spreads label_smoothing evenly
     over all classes, which keeps a small model from growing ever more confident on
-    reviews it has memorised.
+    examples it has memorised.
+
+    Args:
+        label_smoothing: the share of the target spread over all classes, in [0, 1).
+        from_logits: whether predictions are logits rather than probabilities.
+        ignore_class: a label that is no target (padding); its positions are left out
+            of the mean, as with Keras's `ignore_class`.
+
+    Labels (batch, ...) against predictions (batch, ..., classes); a trailing
+    labels axis of size 1 is allowed.
     """
 
-    def __init__(self, label_smoothing=0.0, name="smoothed_sparse_categorical_crossentropy", **kwargs):
+    def __init__(self, label_smoothing=0.0, from_logits=False, ignore_class=None,
+                 name="smoothed_sparse_categorical_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
 
-    def call(self, labels, probabilities):
-        one_hot = ops.one_hot(ops.cast(ops.reshape(labels, (-1,)), "int32"), ops.shape(probabilities)[-1])
-        return keras.losses.categorical_crossentropy(one_hot, probabilities, label_smoothing=self.label_smoothing)
+    def call(self, labels, predictions):
+        labels = ops.reshape(ops.cast(labels, "int32"), ops.shape(predictions)[:-1])
+        one_hot = ops.one_hot(labels, ops.shape(predictions)[-1], dtype=predictions.dtype)
+        losses = keras.losses.categorical_crossentropy(
+            one_hot, predictions, from_logits=self.from_logits, label_smoothing=self.label_smoothing
+        )
+        if self.ignore_class is None:
+            return losses
+        # Zero at ignored positions, scaled so that the mean over all positions is the mean over the rest.
+        kept = ops.cast(ops.not_equal(labels, self.ignore_class), losses.dtype)
+        return losses * kept * ops.cast(ops.size(kept), losses.dtype) / ops.maximum(ops.sum(kept), 1.0)
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+        return {
+            **super().get_config(), "label_smoothing": self.label_smoothing, "from_logits": self.from_logits,
+            "ignore_class": self.ignore_class,
+        }
 
 
 def truncate(text, tokens, max_length):

@@ -18,7 +18,7 @@ from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
 from zoo import atomic, decoding, metrics
 from zoo.models import seq2seq
 from zoo.tasks import base
-from zoo.tasks.classification import BUCKET_BOUNDARIES
+from zoo.tasks.classification import BUCKET_BOUNDARIES, SmoothedSparseCategoricalCrossentropy
 
 # A side of a translation pair whose texts average fewer whitespace words than
 # this is split into characters (cmudict_g2p's source: one word, spelt out).
@@ -106,6 +106,8 @@ class Translation(base.Task):
         return info, batches
 
     def loss(self, settings):
+        if settings.label_smoothing:
+            return SmoothedSparseCategoricalCrossentropy(settings.label_smoothing, from_logits=True, ignore_class=PAD_ID)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
 
     def serving_functions(self, model, vectorizers, vocabularies, label_names):
