@@ -152,7 +152,9 @@ def test_translation_trains_with_label_smoothing_when_asked():
     from zoo import tasks
 
     task = tasks.get("translation")
-    assert isinstance(task.loss(settings.for_model("g2p")), keras.losses.SparseCategoricalCrossentropy)
-    smoothed = task.loss(settings.for_model("g2p", label_smoothing=0.1))
+    plain = task.loss(settings.for_model("seq2seq", label_smoothing=0.0))
+    assert isinstance(plain, keras.losses.SparseCategoricalCrossentropy)
+    smoothed = task.loss(settings.for_model("seq2seq", label_smoothing=0.1))
     assert isinstance(smoothed, classification.SmoothedSparseCategoricalCrossentropy)
     assert (smoothed.label_smoothing, smoothed.ignore_class, smoothed.from_logits) == (0.1, pipeline.PAD_ID, True)
+    assert isinstance(task.loss(settings.for_model("g2p")), classification.SmoothedSparseCategoricalCrossentropy)
