@@ -4,7 +4,8 @@ Each contender is a per-frame classifier: frames (batch, time, features) ->
 recurrent layer (units) -> softmax over classes at every frame, trained with
 plain SGD. After warm-up, the contenders take turns, `--repeats` rounds of
 `--iterations` training steps each, and the table shows the median sequences
-per second and the ratio to Keras. The zoo's layers run twice: with the
+per second, the median of each round's ratio to the Keras layer of that
+round, and the range of those ratios over the rounds. The zoo's layers run twice: with the
 native kernel that training uses by default (zoo/layers/native_kernel.cc),
 and with the TensorFlow-ops loop it falls back to (zoo/layers/recurrence.py).
 Before timing, each is given Keras's weights and its training-mode outputs
@@ -203,11 +204,14 @@ def main():
                 step(*step_inputs)
             throughput[name].append(arguments.iterations * arguments.batch_size / (time.perf_counter() - start))
 
-    medians = {name: statistics.median(values) for name, values in throughput.items()}
-    baselines = {"uni": medians["keras SimpleRNN"], "bi": medians["keras Bidirectional(SimpleRNN, sum)"]}
-    print(f"\n{'training throughput':45s} {'sequences/s':>12s} {'vs Keras':>9s}")
+    # Each round's ratio to the Keras layer timed in the same round: the machine's speed
+    # drifts between rounds, and a ratio of neighbours cancels most of that drift.
+    baselines = {"uni": throughput["keras SimpleRNN"], "bi": throughput["keras Bidirectional(SimpleRNN, sum)"]}
+    print(f"\n{'training throughput':45s} {'sequences/s':>12s} {'vs Keras':>9s} {'rounds range':>13s}")
     for name, (kind, _) in contenders.items():
-        print(f"{name:45s} {medians[name]:12.0f} {medians[name] / baselines[kind]:8.2f}x")
+        ratios = [ours / theirs for ours, theirs in zip(throughput[name], baselines[kind])]
+        print(f"{name:45s} {statistics.median(throughput[name]):12.0f} {statistics.median(ratios):8.2f}x "
+              f"{min(ratios):6.2f}-{max(ratios):.2f}x")
 
 
 if __name__ == "__main__":
