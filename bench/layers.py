@@ -5,9 +5,10 @@ recurrent layer (units) -> softmax over classes at every frame, trained with
 plain SGD. After warm-up, the contenders take turns, `--repeats` rounds of
 `--iterations` training steps each, and the table shows the median sequences
 per second, the median of each round's ratio to the Keras layer of that
-round, and the range of those ratios over the rounds. The zoo's layers run twice: with the
-native kernel that training uses by default (zoo/layers/native_kernel.cc),
-and with the TensorFlow-ops loop it falls back to (zoo/layers/recurrence.py).
+round, and the range of those ratios over the rounds. The zoo's layers run
+twice: with the native kernel that training uses by default
+(zoo/layers/native_kernel.cc), and with the TensorFlow-ops loop it falls
+back to (zoo/layers/recurrence.py).
 Before timing, each is given Keras's weights and its training-mode outputs
 and gradients compared.
 
