@@ -158,3 +158,22 @@ def test_translation_trains_with_label_smoothing_when_asked():
     assert isinstance(smoothed, classification.SmoothedSparseCategoricalCrossentropy)
     assert (smoothed.label_smoothing, smoothed.ignore_class, smoothed.from_logits) == (0.1, pipeline.PAD_ID, True)
     assert isinstance(task.loss(settings.for_model("g2p")), classification.SmoothedSparseCategoricalCrossentropy)
+
+
+def test_smoothed_loss_in_a_seq2seq_model_whose_logits_carry_a_mask_counts_padding_once():
+    """The decoder's logits carry Keras's padding mask; Keras must not average the loss over it a second time."""
+    info = data.DataInfo(source_vocabulary_size=12, target_vocabulary_size=10)
+    model = models.get("g2p").build(info, settings.for_model("g2p", units=8, embedding_dim=4, dropout=0.0))
+    rng = np.random.default_rng(0)
+    source, decoder_input, target = (rng.integers(2, high, (6, 7)) for high in (12, 10, 10))
+    decoder_input[:, 4:] = target[:, 4:] = 0
+    decoder_input[0, 2:] = target[0, 2:] = 0
+    inputs = {"source": source, "decoder_input": decoder_input}
+    assert getattr(model(inputs), "_keras_mask", None) is not None
+    losses = []
+    for loss in (keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=pipeline.PAD_ID),
+                 classification.SmoothedSparseCategoricalCrossentropy(1e-9, from_logits=True,
+                                                                      ignore_class=pipeline.PAD_ID)):
+        model.compile("adam", loss)
+        losses.append(model.evaluate(inputs, target, verbose=0))
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
