@@ -76,7 +76,7 @@ MODELS = {
             "seq2seq for pronunciations: Bi-LSTM encoder, LSTM decoder with Luong attention; greedy or --beam",
             # The recipe and its tuning runs: docs/results.md, "Grapheme to phoneme".
             dict(dataset="cmudict_g2p", cell="lstm", attention="luong", units=256, embedding_dim=64, depth=1,
-                 epochs=13, batch_size=128, learning_rate=0.002, schedule="cosine", dropout=0.1, label_smoothing=0.1),
+                 epochs=12, batch_size=64, learning_rate=0.002, schedule="cosine", dropout=0.1, label_smoothing=0.1),
         ),
         ModelSpec(
             "char_lm", char_lm.build, "language_model", "pydoc_text",
