@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from conftest import write_frames_npz
+from conftest import write_frames_npz, write_translation_tsv
 from datasets import pipeline
 from zoo import data, models, settings, training
 from zoo.callbacks import BestWeightsEarlyStopping
@@ -75,6 +75,17 @@ def test_epochs_come_from_the_step_budget_and_an_explicit_epoch_count_replaces_i
     assert settings.for_model("framewise").steps is not None
     capped = settings.for_model("framewise", dataset=str(path), batch_size=8, steps=1000, epochs=5)
     assert training.plan(capped, data.prepare("frames", capped))[0].epochs == 5
+
+
+def test_the_g2p_budget_gives_a_small_dictionary_more_epochs_and_the_command_line_can_replace_it(tmp_path):
+    path = write_translation_tsv(tmp_path / "words.tsv", pairs=200)
+    recipe = settings.for_model("g2p", dataset=str(path))
+    planned, batches = training.plan(recipe, data.prepare("translation", recipe))
+    # cmudict_g2p's 1,686-1,689 batches get the 12 epochs the recipe was tuned with; a few batches get many more.
+    assert math.ceil(recipe.steps / 1689) == math.ceil(recipe.steps / 1686) == 12
+    assert batches < 10 and planned.epochs == min(recipe.epochs, math.ceil(recipe.steps / batches)) > 12
+    explicit = settings.for_model("g2p", dataset=str(path), epochs=3)
+    assert explicit.steps is None and training.plan(explicit, data.prepare("translation", explicit))[0].epochs == 3
 
 
 def test_a_user_run_records_what_the_data_decided(tmp_path):
