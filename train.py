@@ -55,6 +55,9 @@ def parser():
     add("--steps", type=positive_int,
         help="a budget of training steps: ceil(steps / batches per epoch) epochs, at most --epochs, so a small "
         f"dataset gets as many updates as a large one; early stopping may end sooner (default: {per_model})")
+    add("--time-budget", type=positive_float, metavar="MINUTES",
+        help="most minutes of training: after each epoch the run plans as many epochs as the time left holds, "
+        f"and the cosine schedule spans them; --epochs or --steps alone replace it (default: {per_model})")
     add("--batch-size", type=positive_int, help=f"examples per batch (default: {per_model})")
     add("--learning-rate", type=positive_float, help=f"Adam's learning rate (default: {per_model})")
     add("--schedule", choices=["constant", "cosine"],

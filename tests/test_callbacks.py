@@ -1,10 +1,13 @@
-"""zoo.callbacks: the moving average of the weights, checked by hand and across an interrupted run."""
+"""zoo.callbacks: the moving average of the weights and the time budget, checked by hand and across an interrupted run."""
+
+import math
 
 import keras
 import numpy as np
 import pytest
 
-from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights
+from zoo import callbacks, settings, training
+from zoo.callbacks import AtomicBackupAndRestore, ResumableSwapEMAWeights, TimeBudget
 
 MOMENTUM = 0.9
 
@@ -75,3 +78,72 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
 
     for ours, theirs in zip(resumed.get_weights(), uninterrupted.get_weights()):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
+class Clock:
+    """A stand-in for time.perf_counter that an `EpochsTake` callback moves on."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class EpochsTake(keras.callbacks.Callback):
+    """Each epoch takes `seconds[epoch]` on `clock` (placed before the TimeBudget)."""
+
+    def __init__(self, clock, seconds):
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.now += self.seconds[epoch]
+
+
+def fit_under_budget(monkeypatch, seconds, minutes, epochs, backup_dir=None, initial_epoch=0):
+    """(learning rate of each epoch trained, the budget) for a cosine run of `epochs` under a TimeBudget."""
+    clock = Clock()
+    monkeypatch.setattr(callbacks.time, "perf_counter", clock)
+    inputs, targets = regression_data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.1), loss="mse")
+    run = settings.Settings(epochs=epochs, schedule="cosine", learning_rate=0.1, time_budget=minutes)
+    budget = TimeBudget(minutes, epochs, backup_dir=backup_dir, verbose=0)
+    history = model.fit(inputs, targets, batch_size=8, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
+                        callbacks=[EpochsTake(clock, seconds), budget, training.learning_rate_schedule(run, budget)])
+    return history.history["learning_rate"], budget
+
+
+def test_the_time_budget_plans_the_epochs_that_fit_and_the_cosine_spans_them(monkeypatch):
+    # 60 s: after epoch 1 (20 s) two more fit; epoch 2 took 30 s, so the slower pace leaves room for none.
+    rates, budget = fit_under_budget(monkeypatch, seconds=[20, 30, 10, 10, 10], minutes=1, epochs=5)
+    assert len(rates) == 2 and budget.epochs == 2
+    # Epoch 1 ran on the cosine over 5 epochs' first value; epoch 2 on the cosine over the 3 planned after epoch 1.
+    np.testing.assert_allclose(rates, [0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 3))], rtol=1e-6)
+
+
+def test_a_fast_run_trains_all_its_epochs_within_the_budget(monkeypatch):
+    rates, budget = fit_under_budget(monkeypatch, seconds=[1] * 4, minutes=1, epochs=4)
+    assert len(rates) == 4 and budget.epochs == 4
+    np.testing.assert_allclose(rates, [0.1 * 0.5 * (1 + math.cos(math.pi * epoch / 4)) for epoch in range(4)],
+                               rtol=1e-6)
+
+
+def test_a_resumed_run_counts_the_time_spent_before_the_interruption(monkeypatch, tmp_path):
+    # Three epochs of 15 s spent before the interruption leave 15 s of the minute: the resumed epoch 4 is the last.
+    (tmp_path / TimeBudget.STATE).write_text('{"seconds": 45.0, "epochs": 4}')
+    rates, budget = fit_under_budget(monkeypatch, seconds=[15] * 8, minutes=1, epochs=8, backup_dir=tmp_path,
+                                     initial_epoch=3)
+    assert len(rates) == 1 and budget.epochs == 4
+    assert (tmp_path / TimeBudget.STATE).read_text() == '{"seconds": 60.0, "epochs": 4}'
+
+
+def test_the_g2p_time_budget_gives_way_to_an_explicit_length_and_must_be_positive():
+    assert settings.for_model("g2p").time_budget == 27
+    assert settings.for_model("g2p", epochs=3).time_budget is None
+    assert settings.for_model("g2p", steps=100).time_budget is None
+    assert settings.for_model("g2p", epochs=3, time_budget=2.5).time_budget == 2.5
+    with pytest.raises(settings.SettingError, match="time_budget"):
+        settings.for_model("g2p", time_budget=0)

@@ -14,7 +14,7 @@ import pytest
 
 import train
 from conftest import ROOT, run_script, write_frames_npz
-from zoo import training
+from zoo import settings, training
 
 OUTPUTS = ["model.keras", "saved_model", "model.tflite", "config.json", "metrics.json", "history.csv", "learning_curves.png"]
 
@@ -70,6 +70,20 @@ def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
         epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
     assert epochs[-1] == done and len(epochs) >= done + 1
     assert (out / "model.keras").exists()
+
+
+def test_a_time_budget_ends_training_after_the_epochs_that_fit(tmp_path, capsys):
+    frames = write_frames_npz(tmp_path / "frames.npz")
+    out = tmp_path / "run"
+    # A budget of a few milliseconds: the first epoch overruns it, so it is the last of the 50.
+    budgeted = settings.for_model("framewise", dataset=str(frames), units=4, epochs=50, patience=1000,
+                                  schedule="cosine", time_budget=1e-4)
+    training.train(budgeted, out, command="test", verbose=1)
+    with open(out / "history.csv") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == [0]
+    assert "Time budget 0.0001 min" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["settings"]["time_budget"] == 1e-4
+    assert (out / "model.keras").exists() and not (out / "checkpoint").exists()
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -151,7 +165,8 @@ def test_help_documents_every_flag_with_its_default():
     result = run_script("train.py", "--help")
     assert result.returncode == 0
     for flag in ["--model", "--dataset", "--epochs", "--batch-size", "--learning-rate", "--units", "--cell",
-                 "--clipnorm", "--seed", "--limit", "--out", "--list", "--merge", "--share-weights"]:
+                 "--clipnorm", "--seed", "--limit", "--out", "--list", "--merge", "--share-weights", "--steps",
+                 "--time-budget"]:
         assert flag in result.stdout
     assert result.stdout.count("default") >= 15
 

@@ -2,6 +2,8 @@
 
 import json
 import math
+import pathlib
+import time
 
 import keras
 
@@ -98,3 +100,61 @@ class BestWeightsEarlyStopping(keras.callbacks.EarlyStopping):
         self.model.set_weights(self.best_weights)
         if self.verbose and self.stopped_epoch == 0 and self.best_epoch != getattr(self, "last_epoch", None):
             print(f"Keeping the weights of epoch {self.best_epoch + 1}, the best on validation.")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training once another epoch would overrun `minutes`, and plans the epochs that fit.
+
+    After every epoch the plan is the epochs done plus as many as the time
+    left holds at the slower of the mean and the last epoch's duration (both
+    with validation), at most `most_epochs`. `epochs` holds the plan, for a
+    schedule that spans the run (`zoo.training.learning_rate_schedule`).
+    With `backup_dir`, the time spent and the plan survive an interrupted run
+    (place it after `BackupAndRestore` on the same folder, which deletes them
+    with the checkpoint once training ends). A single epoch longer than the
+    budget still ends: the budget is checked between epochs.
+
+    Example:
+
+        budget = TimeBudget(minutes=27, most_epochs=12)
+        model.fit(batches, epochs=12, callbacks=[budget])
+    """
+
+    STATE = "time_budget.json"
+
+    def __init__(self, minutes, most_epochs, backup_dir=None, verbose=1):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+        self.epochs = most_epochs
+        self.most_epochs = most_epochs
+        self.backup_dir = backup_dir and pathlib.Path(backup_dir)
+        self.verbose = verbose
+        self.spent_before = 0.0
+
+    def on_train_begin(self, logs=None):
+        state_path = self.backup_dir and self.backup_dir / self.STATE
+        if state_path and state_path.exists():
+            state = json.loads(state_path.read_text())
+            self.spent_before, self.epochs = state["seconds"], min(state["epochs"], self.most_epochs)
+        self.started = time.perf_counter()
+        self.epoch_durations = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.epoch_durations.append(now - self.epoch_started)
+        spent = self.spent_before + now - self.started
+        per_epoch = max(sum(self.epoch_durations) / len(self.epoch_durations), self.epoch_durations[-1])
+        done = epoch + 1
+        planned = min(self.most_epochs, done + max(0, math.floor((self.seconds - spent) / per_epoch)))
+        if planned != self.epochs and self.verbose:
+            print(f"\nTime budget {self.seconds / 60:g} min: {spent / 60:.1f} min spent, {per_epoch:.0f} s an epoch, "
+                  f"so {planned} epochs in all (at most {self.most_epochs}).")
+        self.epochs = planned
+        if done >= planned:
+            self.model.stop_training = True
+        if self.backup_dir:
+            with atomic.replacing(self.backup_dir / self.STATE) as temporary:
+                temporary.write_text(json.dumps({"seconds": spent, "epochs": planned}))

@@ -37,6 +37,9 @@ class Settings:
     # A budget of training steps: the run trains ceil(steps / batches per epoch) epochs, at most
     # `epochs`, so a small dataset gets as many updates as a large one. None: `epochs` epochs.
     steps: int | None = None
+    # Most minutes of training, validation included: after each epoch the run plans as many epochs as the
+    # time left holds (at most the epochs above), and the cosine schedule spans them. None: no limit.
+    time_budget: float | None = None
     batch_size: int = 32
     learning_rate: float = 0.002
     # "constant", or "cosine": the rate falls from learning_rate towards 0 along a half cosine over the epochs.
@@ -108,6 +111,8 @@ class Settings:
             check(field, positive_int, "a positive integer")
         for field in ("limit", "max_length", "steps", "embedding_dim"):
             check(field, lambda value: value is None or positive_int(value), "a positive integer or None")
+        check("time_budget", lambda value: value is None or (isinstance(value, (int, float)) and value > 0),
+              "a positive number of minutes or None")
         check("learning_rate", lambda value: isinstance(value, (int, float)) and value > 0, "a positive number")
         check("schedule", *one_of(SCHEDULES))
         for field in ("dropout", "label_smoothing"):
@@ -138,10 +143,13 @@ def for_model(name, **overrides):
     """Settings of model `name`: its registry defaults, then `overrides` that are not None.
 
     Epochs given without steps replace the registry's step budget: the run trains that many epochs.
+    Epochs or steps given without a time budget replace the registry's time budget too.
     """
     spec = models.get(name)
     overrides = {key: value for key, value in overrides.items() if value is not None}
     values = {**spec.defaults, **overrides}
     if "epochs" in overrides and "steps" not in overrides:
         values["steps"] = None
+    if ("epochs" in overrides or "steps" in overrides) and "time_budget" not in overrides:
+        values["time_budget"] = None
     return Settings(model=name, **values)

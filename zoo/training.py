@@ -32,7 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import atomic, data, distribute, evaluation, export, interruption, models, tasks
-from zoo.callbacks import AtomicBackupAndRestore, BestWeightsEarlyStopping, ResumableSwapEMAWeights, StopOnDivergence
+from zoo.callbacks import (
+    AtomicBackupAndRestore, BestWeightsEarlyStopping, ResumableSwapEMAWeights, StopOnDivergence, TimeBudget,
+)
 from zoo.optimizers import WarmupAveragedAdam
 from zoo.settings import Settings
 
@@ -41,7 +43,7 @@ CHECKPOINT = "checkpoint"
 EARLY_STOPPING_STATE = "early_stopping.json"
 EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
 # Settings that may change when a run resumes: they do not change the model or the data.
-RESUMABLE_CHANGES = ("epochs", "patience", "learning_rate", "clipnorm", "strategy")
+RESUMABLE_CHANGES = ("epochs", "time_budget", "patience", "learning_rate", "clipnorm", "strategy")
 
 
 class RunError(ValueError):
@@ -105,14 +107,19 @@ class ResumableEarlyStopping(BestWeightsEarlyStopping):
         write_json(self.backup_dir / EARLY_STOPPING_STATE, state)
 
 
-def learning_rate_schedule(settings):
-    """The callback that sets each epoch's learning rate, or None for a constant rate."""
+def learning_rate_schedule(settings, budget=None):
+    """The callback that sets each epoch's learning rate, or None for a constant rate.
+
+    The cosine spans `settings.epochs`, or the epochs a `TimeBudget` plans as it goes.
+    """
     if settings.schedule == "constant":
         return None
     if settings.schedule == "cosine":
-        return keras.callbacks.LearningRateScheduler(
-            lambda epoch: settings.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / settings.epochs))
-        )
+        def cosine(epoch):
+            epochs = budget.epochs if budget else settings.epochs
+            return settings.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+        return keras.callbacks.LearningRateScheduler(cosine)
     raise ValueError(f"Unknown schedule {settings.schedule!r}: use 'constant' or 'cosine'.")
 
 
@@ -235,6 +242,8 @@ def _train(settings, out, strategy, command, verbose, overwrite, chief=True):
         replicas = strategy.num_replicas_in_sync
         on_replicas = f", {replicas} replicas" if replicas > 1 else ""
         budget = f" (a budget of {settings.steps:,} steps)" if settings.steps else ""
+        if settings.time_budget is not None:
+            budget += f", or fewer to end within {settings.time_budget:g} minutes"
         print(f"{spec.name}: {model.count_params():,} parameters, {settings.cell} cell, on {prepared.loaded.name}"
               f"{on_replicas}; at most {run_settings.epochs} epochs of {steps_per_epoch:,} steps{budget}")
     recipe = recipe_of(settings, run_settings, steps_per_epoch)
@@ -349,7 +358,7 @@ def start_run_folder(out, settings, spec, prepared, model, command, earlier, ove
 
 def make_callbacks(settings, out=None, chief=True):
     """The callbacks of a run: early stopping on the validation loss with the best weights kept, and
-    the settings' weight average and schedule.
+    the settings' weight average, time budget and schedule.
 
     With a run folder `out`, also a checkpoint every epoch, history.csv and
     TensorBoard logs, early stopping that survives a resume, and a stop at the
@@ -369,7 +378,16 @@ def make_callbacks(settings, out=None, chief=True):
     if settings.ema:
         # First, so the others (early stopping, the checkpoint) see the average at each epoch's end.
         found.insert(0, ResumableSwapEMAWeights())
-    schedule = learning_rate_schedule(settings)
+    budget = None
+    if settings.time_budget is not None and settings.strategy == "multi_worker":
+        if chief:
+            print(f"The time budget ({settings.time_budget:g} min) is not applied under --strategy multi_worker, "
+                  f"where every worker must stop at the same epoch: at most {settings.epochs} epochs.")
+    elif settings.time_budget is not None:
+        # After the checkpoint, so its record of the time spent is never ahead of the checkpoint.
+        budget = TimeBudget(settings.time_budget, settings.epochs, out and out / CHECKPOINT, verbose=int(chief))
+        found.append(budget)
+    schedule = learning_rate_schedule(settings, budget)
     if schedule is not None:
         found.append(schedule)
     if out is not None:
