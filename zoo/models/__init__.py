@@ -77,7 +77,7 @@ MODELS = {
             # The recipe and its tuning runs: docs/results.md, "Grapheme to phoneme". The step budget is the 12 epochs
             # it was tuned with on cmudict_g2p (1,689 batches; 1,686 without stress, whose words share spellings), so a
             # larger dictionary of the user's trains for about as long and a smaller one gets as many updates, with
-            # early stopping. Those 12 epochs took 23-40 minutes on 2-core machines of the same kind, so the time
+            # early stopping. Those 12 epochs take 23-45 minutes on 2-core machines of the same kind, so the time
             # budget keeps training within 27 minutes and the whole command within 30.
             dict(dataset="cmudict_g2p", cell="lstm", attention="luong", units=256, embedding_dim=64, depth=1,
                  steps=12 * 1686, epochs=300, time_budget=27, batch_size=64, learning_rate=0.002, schedule="cosine",
