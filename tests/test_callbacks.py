@@ -147,3 +147,11 @@ def test_the_g2p_time_budget_gives_way_to_an_explicit_length_and_must_be_positiv
     assert settings.for_model("g2p", epochs=3, time_budget=2.5).time_budget == 2.5
     with pytest.raises(settings.SettingError, match="time_budget"):
         settings.for_model("g2p", time_budget=0)
+
+
+def test_multi_worker_training_says_it_does_not_apply_the_time_budget(capsys):
+    # Each worker would plan from its own clock and could stop at another epoch than the rest, hanging them.
+    found = training.make_callbacks(settings.Settings(strategy="multi_worker", time_budget=5, epochs=7))
+    assert not any(isinstance(callback, TimeBudget) for callback in found)
+    assert "not applied under --strategy multi_worker" in capsys.readouterr().out
+    assert any(isinstance(callback, TimeBudget) for callback in training.make_callbacks(settings.Settings(time_budget=5)))
