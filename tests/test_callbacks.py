@@ -1,5 +1,6 @@
 """zoo.callbacks: the moving average of the weights and the time budget, checked by hand and across an interrupted run."""
 
+import json
 import math
 
 import keras
@@ -137,7 +138,7 @@ def test_a_resumed_run_counts_the_time_spent_before_the_interruption(monkeypatch
     rates, budget = fit_under_budget(monkeypatch, seconds=[15] * 8, minutes=1, epochs=8, backup_dir=tmp_path,
                                      initial_epoch=3)
     assert len(rates) == 1 and budget.epochs == 4
-    assert (tmp_path / TimeBudget.STATE).read_text() == '{"seconds": 60.0, "epochs": 4}'
+    assert json.loads((tmp_path / TimeBudget.STATE).read_text()) == {"seconds": 60.0, "epochs": 4}
 
 
 def test_the_g2p_time_budget_gives_way_to_an_explicit_length_and_must_be_positive():

@@ -11,6 +11,7 @@ deleted and the previous version stays as it was.
 """
 
 import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -45,3 +46,9 @@ def replacing(path):
         else:
             temporary.unlink(missing_ok=True)
         raise
+
+
+def write_json(path, value):
+    """Writes `value` as JSON to `path` through `replacing`, so a crash never leaves half a file."""
+    with replacing(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")

@@ -156,5 +156,4 @@ class TimeBudget(keras.callbacks.Callback):
         if done >= planned:
             self.model.stop_training = True
         if self.backup_dir:
-            with atomic.replacing(self.backup_dir / self.STATE) as temporary:
-                temporary.write_text(json.dumps({"seconds": spent, "epochs": planned}))
+            atomic.write_json(self.backup_dir / self.STATE, {"seconds": spent, "epochs": planned})

@@ -35,6 +35,7 @@ from zoo import atomic, data, distribute, evaluation, export, interruption, mode
 from zoo.callbacks import (
     AtomicBackupAndRestore, BestWeightsEarlyStopping, ResumableSwapEMAWeights, StopOnDivergence, TimeBudget,
 )
+from zoo.atomic import write_json
 from zoo.optimizers import WarmupAveragedAdam
 from zoo.settings import Settings
 
@@ -184,12 +185,6 @@ def saved_epochs(out):
     """How many epochs the checkpoint in run folder `out` holds (0 when there is none)."""
     metadata = pathlib.Path(out) / CHECKPOINT / "training_metadata.json"
     return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
-
-
-def write_json(path, value):
-    """Writes through a temporary file, so a crash never leaves half a file."""
-    with atomic.replacing(path) as temporary:
-        temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def train(settings: Settings, out, command, verbose="auto", overwrite=False):
