@@ -77,8 +77,9 @@ MODELS = {
             # The recipe and its tuning runs: docs/results.md, "Grapheme to phoneme". The step budget is the 12 epochs
             # it was tuned with on cmudict_g2p (1,689 batches; 1,686 without stress, whose words share spellings), so a
             # larger dictionary of the user's trains for about as long and a smaller one gets as many updates, with
-            # early stopping. Those 12 epochs take 23-45 minutes on 2-core machines of the same kind, so the time
-            # budget keeps training within 27 minutes and the whole command within 30.
+            # early stopping. Those 12 epochs took 27 minutes on one 2-core machine of this kind and would take 41-48
+            # on another (203-241 s an epoch), so the time budget stops training within 27 minutes, and the whole
+            # command on cmudict_g2p within 30 (26 min 57 s measured).
             dict(dataset="cmudict_g2p", cell="lstm", attention="luong", units=256, embedding_dim=64, depth=1,
                  steps=12 * 1686, epochs=300, time_budget=27, batch_size=64, learning_rate=0.002, schedule="cosine",
                  dropout=0.1, label_smoothing=0.1),
