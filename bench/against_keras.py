@@ -61,6 +61,44 @@ def keras_layer(arguments, unroll=False):
     return keras.layers.Bidirectional(layer, merge_mode="sum") if arguments.bidirectional else layer
 
 
+def static_graph(keras_model, frames, batch):
+    """The model's arithmetic as one static graph at a fixed shape: what a loop's bookkeeping could at best come to.
+
+    Normalization, each direction's input projection as one matmul, then
+    `frames` steps of h = tanh(p_t + h W_hh) unrolled (no loop, no mask, no
+    buffer of states), the sum of the directions and the softmax Dense: a
+    (batch, frames, features) -> (batch, frames, classes) `tf.function`.
+    """
+    recurrent = next(layer for layer in keras_model.layers
+                     if isinstance(layer, (keras.layers.Bidirectional, keras.layers.SimpleRNN)))
+    cells = ([recurrent.forward_layer.cell, recurrent.backward_layer.cell]
+             if isinstance(recurrent, keras.layers.Bidirectional) else [recurrent.cell])
+    standardize, output = keras_model.get_layer("standardize"), keras_model.get_layer("output")
+
+    def run(sequences):
+        x = standardize(sequences)
+        summed = 0.0
+        for direction, cell in enumerate(cells):
+            projected = tf.unstack(tf.matmul(x, cell.kernel) + cell.bias, num=frames, axis=1)
+            if direction:
+                projected = projected[::-1]
+            state, states = tf.zeros([batch, cell.units]), []
+            for step in projected:
+                state = tf.tanh(step + tf.matmul(state, cell.recurrent_kernel))
+                states.append(state)
+            summed = summed + tf.stack(states[::-1] if direction else states, axis=1)
+        return output(summed)
+
+    return tf.function(run, input_signature=[tf.TensorSpec([batch, frames, keras_model.input_shape[-1]], tf.float32)])
+
+
+def convert_function(function, path):
+    """A `tf.function` of one input signature to TF Lite built-ins at `path`."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path.write_bytes(converter.convert())
+
+
 def to_tflite(saved_model, path, signature):
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[signature])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -117,6 +155,8 @@ def benchmark(arguments, round_seconds):
     keras_model.export(f"{folder}/keras", verbose=False)
     unrolled.export(f"{folder}/unrolled", verbose=False)
     to_tflite(f"{folder}/unrolled", pathlib.Path(folder, "unrolled.tflite"), "serve")
+    static_saved = static_graph(keras_model, frames, batch)
+    convert_function(static_graph(keras_model, frames, 1), pathlib.Path(folder, "static.tflite"))
 
     rng = np.random.default_rng(0)
     batch_frames = tf.constant(rng.normal(size=(batch, frames, features)).astype(np.float32))
@@ -126,6 +166,15 @@ def benchmark(arguments, round_seconds):
     zoo_lite = export.tflite_interpreter(f"{folder}/zoo.tflite").get_signature_runner("sequence")
     keras_lite = export.tflite_interpreter(f"{folder}/unrolled.tflite").get_signature_runner("serve")
     (keras_lite_input,) = keras_lite.get_input_details()
+    static_lite = export.tflite_interpreter(f"{folder}/static.tflite")
+    static_lite.allocate_tensors()
+    ((static_input, static_output),) = [(static_lite.get_input_details()[0]["index"],
+                                          static_lite.get_output_details()[0]["index"])]
+
+    def run_static_lite():
+        static_lite.set_tensor(static_input, sequence)
+        static_lite.invoke()
+        return static_lite.get_tensor(static_output)
 
     expected = keras_model(batch_frames).numpy()
     differences = {
@@ -134,15 +183,19 @@ def benchmark(arguments, round_seconds):
         "model.tflite": np.abs(zoo_lite(frames=sequence)["probabilities"] - expected[:1]).max(),
         "Keras unrolled .tflite": np.abs(next(iter(keras_lite(**{keras_lite_input: sequence}).values()))
                                          - expected[:1]).max(),
+        "static graph": np.abs(static_saved(batch_frames).numpy() - expected).max(),
+        "static .tflite": np.abs(run_static_lite() - expected[:1]).max(),
     }
     contenders = {
         "saved": {
             "zoo": lambda: zoo_serve(frames=batch_frames)["probabilities"].numpy(),
             "keras": lambda: keras_saved.serve(batch_frames).numpy(),
+            "static": lambda: static_saved(batch_frames).numpy(),
         },
         "lite": {
             "zoo": lambda: zoo_lite(frames=sequence),
             "keras": lambda: keras_lite(**{keras_lite_input: sequence}),
+            "static": run_static_lite,
         },
     }
     if not arguments.bidirectional:
@@ -168,7 +221,7 @@ def benchmark(arguments, round_seconds):
                  f"Keras unroll=True at {frames} frames"),
         "stream": ("stream.tflite on LiteRT, per frame", "us", 1e6 / frames, 1, None),
     }
-    print(f"{'':44} {'zoo':>22} {'Keras':>22} {'speedup':>8} {'limit':>9}")
+    print(f"{'':44} {'zoo':>22} {'Keras':>22} {'speedup':>8} {'static graph':>22} {'limit':>9}")
     for key, functions in contenders.items():
         title, unit, scale, frame_count, keras_name = rows[key]
         times = round_seconds(functions, arguments.repeats, arguments.warmup)
@@ -180,8 +233,10 @@ def benchmark(arguments, round_seconds):
 
         limit = per_frame * frame_count / peak * (1e6 if unit == "us" else 1e3)
         keras_cell = cell("keras") if "keras" in times else "-"
+        static_cell = cell("static") if "static" in times else "-"
         speedup = f"{medians['keras'] / medians['zoo']:.2f}x" if "keras" in times else "-"
-        print(f"{title + ' (' + unit + ')':44} {cell('zoo'):>22} {keras_cell:>22} {speedup:>8} {limit:>9.3f}")
+        print(f"{title + ' (' + unit + ')':44} {cell('zoo'):>22} {keras_cell:>22} {speedup:>8} {static_cell:>22} "
+              f"{limit:>9.3f}")
         if keras_name:
             print(f"{'  Keras: ' + keras_name:44}")
 
