@@ -65,27 +65,31 @@ def static_graph(keras_model, frames, batch):
     """The model's arithmetic as one static graph at a fixed shape: what a loop's bookkeeping could at best come to.
 
     Normalization, each direction's input projection as one matmul, then
-    `frames` steps of h = tanh(p_t + h W_hh) unrolled (no loop, no mask, no
-    buffer of states), the sum of the directions and the softmax Dense: a
-    (batch, frames, features) -> (batch, frames, classes) `tf.function`.
+    `frames` steps of h = tanh(p_t + h W_hh) unrolled, masked as Keras masks
+    them (an all-zero frame keeps the state; no loop, no buffer of states),
+    the sum of the directions and the softmax Dense: a (batch, frames,
+    features) -> (batch, frames, classes) `tf.function`.
     """
     recurrent = next(layer for layer in keras_model.layers
                      if isinstance(layer, (keras.layers.Bidirectional, keras.layers.SimpleRNN)))
-    cells = ([recurrent.forward_layer.cell, recurrent.backward_layer.cell]
-             if isinstance(recurrent, keras.layers.Bidirectional) else [recurrent.cell])
+    bidirectional = isinstance(recurrent, keras.layers.Bidirectional)
+    cells = [recurrent.forward_layer.cell, recurrent.backward_layer.cell] if bidirectional else [recurrent.cell]
     standardize, output = keras_model.get_layer("standardize"), keras_model.get_layer("output")
+    mask_value = keras_model.get_layer("padding_mask").mask_value
 
     def run(sequences):
         x = standardize(sequences)
+        real = tf.unstack(tf.reduce_any(tf.not_equal(sequences, mask_value), axis=-1, keepdims=True), num=frames,
+                          axis=1)
         summed = 0.0
         for direction, cell in enumerate(cells):
             projected = tf.unstack(tf.matmul(x, cell.kernel) + cell.bias, num=frames, axis=1)
-            if direction:
-                projected = projected[::-1]
+            steps = zip(projected[::-1], real[::-1]) if direction else zip(projected, real)
             state, states = tf.zeros([batch, cell.units]), []
-            for step in projected:
-                state = tf.tanh(step + tf.matmul(state, cell.recurrent_kernel))
-                states.append(state)
+            for step, step_is_real in steps:
+                state = tf.where(step_is_real, tf.tanh(step + tf.matmul(state, cell.recurrent_kernel)), state)
+                # Keras's Bidirectional outputs zeros at masked frames, a single direction its state.
+                states.append(tf.where(step_is_real, state, 0.0) if bidirectional else state)
             summed = summed + tf.stack(states[::-1] if direction else states, axis=1)
         return output(summed)
 

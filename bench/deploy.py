@@ -14,7 +14,8 @@ rounds, the speedup over Keras, the static graph, and the physical limit:
 the FLOPs over one core's measured matmul peak. The static graph is the
 same arithmetic in the same runtime with nothing but the arithmetic: each
 direction's input projection as one matmul, then the steps unrolled at
-the fixed --frames, with no loop, masks or buffer of states (a
+the fixed --frames, masked as the model masks them, with no loop or
+buffer of states (a
 `tf.function` at the SavedModel's batch, and converted to TF Lite at batch
 1). A loop at any length pays for more than that, so it is where the
 runtime's kernels, not the loop, set the time.

@@ -31,6 +31,8 @@ def test_static_graph_matches_the_keras_model_and_converts_to_tflite(bidirection
                     feature_variance=rng.uniform(0.5, 2, size=features).tolist())
     model = against_keras.frame_model(info, against_keras.keras_layer(Arguments(bidirectional)))
     sequences = rng.normal(size=(batch, frames, features)).astype(np.float32)
+    sequences[0, 2] = 0.0  # an all-zero frame is masked: the state goes past it unchanged
+    sequences[1, 5:] = 0.0  # padding
     expected = model(sequences).numpy()
 
     static = against_keras.static_graph(model, frames, batch)
