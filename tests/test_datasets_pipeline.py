@@ -135,6 +135,44 @@ def test_translation_batches_shift_the_target_for_teacher_forcing():
     np.testing.assert_array_equal(inputs["decoder_input"].numpy() == 0, decoder_target.numpy() == 0)
 
 
+def translation_split(count=40):
+    return tf.data.Dataset.from_tensor_slices({
+        "source": [" ".join(["a"] * (1 + i % 5)) + f" s{i}" for i in range(count)],
+        "target": [" ".join(["b"] * (1 + i % 3)) + f" t{i}" for i in range(count)],
+    })
+
+
+def epochs_of(batches, count):
+    """`count` passes over one dataset object, each as a list of numpy batches."""
+    return [[tf.nest.map_structure(lambda tensor: np.asarray(tensor.numpy()).tolist(), batch) for batch in batches]
+            for _ in range(count)]
+
+
+def test_small_text_splits_are_encoded_once_and_batch_as_without_the_cache(monkeypatch):
+    split = translation_split()
+    source = pipeline.make_text_vectorizer(split.map(lambda example: example["source"]), "words")
+    target = pipeline.make_text_vectorizer(split.map(lambda example: example["target"]), "words",
+                                           special_tokens=(pipeline.START_TOKEN, pipeline.END_TOKEN))
+    options = dict(batch_size=4, training=True, seed=3, bucket_boundaries=[3, 5])
+    cached = epochs_of(pipeline.translation_batches(split, source, target, **options), 3)
+    monkeypatch.setattr(pipeline, "CACHE_EXAMPLES", -1)
+    assert cached == epochs_of(pipeline.translation_batches(split, source, target, **options), 3)
+    assert cached[0] != cached[1]  # still reshuffled every epoch
+
+    calls = tf.Variable(0)
+
+    def counting_encode(example):
+        calls.assign_add(1)
+        return example
+
+    for cache_examples, expected_calls in ((40, 40), (39, 80)):
+        calls.assign(0)
+        monkeypatch.setattr(pipeline, "CACHE_EXAMPLES", cache_examples)
+        encoded = pipeline._encoded(split, counting_encode, training=True, seed=0)
+        epochs_of(encoded, 2)
+        assert int(calls.numpy()) == expected_calls
+
+
 def test_translation_batches_need_start_and_end_tokens():
     split = tf.data.Dataset.from_tensor_slices({"source": ["a"], "target": ["b"]})
     vectorizer = pipeline.make_text_vectorizer(split.map(lambda example: example["target"]), "words")
