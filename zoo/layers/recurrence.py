@@ -217,8 +217,12 @@ def run_inference(sequences, directions, activation_name, mask=None, time_major=
       [(outputs, final_state)] per direction, as `run_recurrence` returns them.
 
     What exported graphs need, which the training loop does not give them:
-    - the input projection of every frame is one matmul per direction before
-      the loop, so each step has one matmul left;
+    - the input projection x_t W_xh + b needs no state, so it is off the
+      sequential path, where each step has one matmul left: with a static
+      batch of one (LiteRT, which pays per op) one matmul per block of steps;
+      otherwise one per step, which TensorFlow's executor can run beside the
+      recurrent product, where a block's matmul would hold up the block's
+      first step (docs/deployment.md, "Against Keras's own layers");
     - `block` steps per loop iteration, the frames padded at the end to whole
       blocks; the extra steps' states are dropped and each final state is
       read at the last real step, so no step needs a condition;
@@ -276,8 +280,12 @@ def run_inference(sequences, directions, activation_name, mask=None, time_major=
             states, inputs, weights, masks
         ):
             block_frames = tf.gather(direction_inputs, index)
-            projected = tf.nn.bias_add(tf.matmul(tf.reshape(block_frames, [-1, kernel.shape[0]]), kernel), bias)
-            block_inputs = tf.unstack(tf.reshape(projected, [block, batch, kernel.shape[1]]), num=block)
+            if frames.shape[1] == 1:
+                projected = tf.nn.bias_add(tf.matmul(tf.reshape(block_frames, [-1, kernel.shape[0]]), kernel), bias)
+                block_inputs = tf.unstack(tf.reshape(projected, [block, batch, kernel.shape[1]]), num=block)
+            else:
+                block_inputs = [tf.nn.bias_add(tf.matmul(frame, kernel), bias)
+                                for frame in tf.unstack(block_frames, num=block)]
             block_mask = None if direction_mask is None else tf.unstack(tf.gather(direction_mask, index), num=block)
             written = []
             for offset in range(block):
