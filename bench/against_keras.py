@@ -62,7 +62,7 @@ def keras_layer(arguments, unroll=False):
 
 
 def static_graph(keras_model, frames, batch):
-    """The model's arithmetic as one static graph at a fixed shape: what a loop's bookkeeping could at best come to.
+    """The model's computation as one static graph at a fixed shape, no loop: a reference for what a loop costs.
 
     Normalization, each direction's input projection as one matmul, then
     `frames` steps of h = tanh(p_t + h W_hh) unrolled, masked as Keras masks
@@ -96,17 +96,19 @@ def static_graph(keras_model, frames, batch):
     return tf.function(run, input_signature=[tf.TensorSpec([batch, frames, keras_model.input_shape[-1]], tf.float32)])
 
 
-def convert_function(function, path):
-    """A `tf.function` of one input signature to TF Lite built-ins at `path`."""
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+def write_builtins_only(converter, path):
+    """Converts with TF Lite's built-in ops alone and writes the model to `path`."""
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     path.write_bytes(converter.convert())
+
+
+def convert_function(function, path):
+    """A `tf.function` of one input signature to TF Lite built-ins at `path`."""
+    write_builtins_only(tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()]), path)
 
 
 def to_tflite(saved_model, path, signature):
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[signature])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    path.write_bytes(converter.convert())
+    write_builtins_only(tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[signature]), path)
 
 
 def stream_caller(path, sequence, units):
@@ -172,8 +174,8 @@ def benchmark(arguments, round_seconds):
     (keras_lite_input,) = keras_lite.get_input_details()
     static_lite = export.tflite_interpreter(f"{folder}/static.tflite")
     static_lite.allocate_tensors()
-    ((static_input, static_output),) = [(static_lite.get_input_details()[0]["index"],
-                                          static_lite.get_output_details()[0]["index"])]
+    static_input = static_lite.get_input_details()[0]["index"]
+    static_output = static_lite.get_output_details()[0]["index"]
 
     def run_static_lite():
         static_lite.set_tensor(static_input, sequence)

@@ -12,13 +12,11 @@ SavedModel's serving_default, model.tflite, stream.tflite); Keras's through
 table shows each contender's median and range over --repeats interleaved
 rounds, the speedup over Keras, the static graph, and the physical limit:
 the FLOPs over one core's measured matmul peak. The static graph is the
-same arithmetic in the same runtime with nothing but the arithmetic: each
-direction's input projection as one matmul, then the steps unrolled at
-the fixed --frames, masked as the model masks them, with no loop or
-buffer of states (a
-`tf.function` at the SavedModel's batch, and converted to TF Lite at batch
-1). A loop at any length pays for more than that, so it is where the
-runtime's kernels, not the loop, set the time.
+same computation in the same runtime with no loop: each direction's input
+projection as one matmul, then the steps unrolled at the fixed --frames,
+masked as the model masks them, with no buffer of states (a `tf.function`
+at the SavedModel's batch, and converted to TF Lite at batch 1). It is a
+reference, not a bound: a contender near it spends little on its loop.
 
     python bench/deploy.py --against-keras                      # bidirectional, 128 units, 39 features
     python bench/deploy.py --against-keras --no-bidirectional   # and stream.tflite per frame

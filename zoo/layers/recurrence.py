@@ -273,6 +273,9 @@ def run_inference(sequences, directions, activation_name, mask=None, time_major=
         inputs.append(in_blocks(frames, reverse))
         masks.append(None if mask is None else in_blocks(mask, reverse))
 
+    # The static batch of one that model.tflite is converted from (see the docstring).
+    batch_of_one = frames.shape[1] == 1
+
     def run_block(index, states):
         """The states after each step of block `index`: [direction][step] (batch, units)."""
         blocks = []
@@ -280,7 +283,7 @@ def run_inference(sequences, directions, activation_name, mask=None, time_major=
             states, inputs, weights, masks
         ):
             block_frames = tf.gather(direction_inputs, index)
-            if frames.shape[1] == 1:
+            if batch_of_one:
                 projected = tf.nn.bias_add(tf.matmul(tf.reshape(block_frames, [-1, kernel.shape[0]]), kernel), bias)
                 block_inputs = tf.unstack(tf.reshape(projected, [block, batch, kernel.shape[1]]), num=block)
             else:
@@ -300,7 +303,7 @@ def run_inference(sequences, directions, activation_name, mask=None, time_major=
     def condition(index, *_):
         return index < iterations
 
-    if frames.shape[1] == 1:
+    if batch_of_one:
         buffers = [tf.zeros([iterations, block, 1, state.shape[-1]], dtype) for state in initial_states]
         slots = tf.range(iterations)[:, None, None, None]
 
