@@ -73,3 +73,46 @@ def windows(x, left, right, mask=None):
 
 def lengths_to_mask(lengths, time):
     return np.arange(time)[None, :] < np.asarray(lengths)[:, None]
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def lstm(x, kernel, recurrent_kernel, bias, initial_state=None, initial_cell=None, mask=None, reverse=False):
+    """Keras's LSTM (gates i, f, c, o): returns (states, final_h, final_c); padding keeps h and c."""
+    batch, time, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    states = np.zeros((batch, time, units))
+    final_h, final_c = np.zeros((batch, units)), np.zeros((batch, units))
+    for sequence in range(batch):
+        h = np.zeros(units) if initial_state is None else initial_state[sequence].astype(np.float64)
+        c = np.zeros(units) if initial_cell is None else initial_cell[sequence].astype(np.float64)
+        for t in (range(time - 1, -1, -1) if reverse else range(time)):
+            if mask is None or mask[sequence, t]:
+                a = x[sequence, t] @ kernel + h @ recurrent_kernel + bias
+                i, f, g, o = np.split(a, 4)
+                c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+                h = _sigmoid(o) * np.tanh(c)
+            states[sequence, t] = h
+        final_h[sequence], final_c[sequence] = h, c
+    return states, final_h, final_c
+
+
+def gru(x, kernel, recurrent_kernel, bias, initial_state=None, mask=None, reverse=False):
+    """Keras's GRU with reset_after=True (gates z, r, h; bias (2, 3 units)): returns (states, final_h)."""
+    batch, time, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    states = np.zeros((batch, time, units))
+    finals = np.zeros((batch, units))
+    for sequence in range(batch):
+        h = np.zeros(units) if initial_state is None else initial_state[sequence].astype(np.float64)
+        for t in (range(time - 1, -1, -1) if reverse else range(time)):
+            if mask is None or mask[sequence, t]:
+                p_z, p_r, p_h = np.split(x[sequence, t] @ kernel + bias[0], 3)
+                q_z, q_r, q_h = np.split(h @ recurrent_kernel + bias[1], 3)
+                z, r = _sigmoid(p_z + q_z), _sigmoid(p_r + q_r)
+                h = z * h + (1 - z) * np.tanh(p_h + r * q_h)
+            states[sequence, t] = h
+        finals[sequence] = h
+    return states, finals

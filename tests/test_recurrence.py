@@ -1,9 +1,9 @@
-"""Gradients of both TensorFlow-ops loops, against finite differences and autodiff.
+"""The TensorFlow-ops time loop (zoo/layers/recurrence.py) of every cell: its gradients against finite
+differences and Keras's layers, and its outputs against the NumPy reference.
 
-`training=True` runs the training loop and its hand-written backward pass
-(run_recurrence; float64, or ZOO_NATIVE_KERNEL=0, keeps the native op out);
-`training=False` runs the inference loop (run_inference), which TensorFlow
-differentiates itself.
+float64 keeps the native op out (it runs float32 only), so `training=True` and
+`training=False` both run the TensorFlow-ops loop here; tests/test_native_kernel.py
+checks the native op against it.
 """
 
 import numpy as np
@@ -13,7 +13,7 @@ import keras
 
 import numpy_reference
 from numpy_reference import lengths_to_mask
-from zoo.layers import BasicRNN, Bidirectional, recurrence
+from zoo.layers import GRU, LSTM, BasicRNN, Bidirectional, recurrence
 
 
 def float64_layer(layer, features, seed=0):
@@ -81,6 +81,21 @@ def test_basic_rnn_gradients_equal_finite_differences(activation, go_backwards, 
 
 
 @pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_gated_gradients_equal_finite_differences(layer_class, go_backwards, training):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 2))
+    mask = lengths_to_mask([5, 3], 5)
+    layer = float64_layer(
+        layer_class(3, return_sequences=True, return_state=True, go_backwards=go_backwards, dtype="float64"),
+        features=2,
+    )
+    states = [rng.normal(size=(2, 3)) for _ in layer.cell.state_size_list]
+    check_against_finite_differences(layer, x, mask, states, training)
+
+
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("share_weights", [None, "input", "recurrent", "all"])
 def test_bidirectional_gradients_equal_finite_differences(share_weights, training):
     rng = np.random.default_rng(2)
@@ -94,20 +109,25 @@ def test_bidirectional_gradients_equal_finite_differences(share_weights, trainin
     check_against_finite_differences(layer, x, mask, [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))], training)
 
 
+KERAS_LAYERS = {BasicRNN: keras.layers.SimpleRNN, LSTM: keras.layers.LSTM, GRU: keras.layers.GRU}
+
+
+@pytest.mark.parametrize("layer_class", list(KERAS_LAYERS))
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("length", [1, 4, 11, 17])
-def test_gradients_equal_keras_simple_rnn_autodiff(time_major, length, training, monkeypatch):
-    """Lengths below, at and past whole blocks of frames (of both loops), with the inputs' gradient too."""
+def test_gradients_equal_keras_autodiff(layer_class, time_major, length, training, monkeypatch):
+    """Lengths below, at and past whole blocks of frames, with the inputs' gradient too, against Keras's layer."""
     monkeypatch.setenv("ZOO_NATIVE_KERNEL", "0")
     rng = np.random.default_rng(3)
     x = tf.constant(rng.normal(size=(4, length, 5)).astype("float32"))
     mask = tf.constant(lengths_to_mask([length, max(1, length - 3), 1, length], length))
-    ours = Bidirectional(BasicRNN(6, return_sequences=True, time_major=time_major))
-    theirs = keras.layers.Bidirectional(keras.layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
+    ours = Bidirectional(layer_class(6, return_sequences=True, time_major=time_major))
+    theirs = keras.layers.Bidirectional(KERAS_LAYERS[layer_class](6, return_sequences=True), merge_mode="sum")
     ours.build(x.shape)
     theirs.build(x.shape)
-    theirs.set_weights(ours.get_weights())
+    theirs.set_weights([rng.normal(scale=0.5, size=w.shape) for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
     gradients = []
     for layer, inputs, layer_mask, to_batch_major in (
         (ours, tf.transpose(x, (1, 0, 2)), tf.transpose(mask), lambda y: tf.transpose(y, (1, 0, 2)))
@@ -123,42 +143,60 @@ def test_gradients_equal_keras_simple_rnn_autodiff(time_major, length, training,
         np.testing.assert_allclose(ours_gradient, theirs_gradient, atol=1e-5, rtol=1e-5)
 
 
-def test_gradient_inside_a_compiled_training_step():
+@pytest.mark.parametrize("layer_class", list(KERAS_LAYERS))
+def test_gradient_inside_a_compiled_training_step(layer_class):
     inputs = keras.Input((None, 3))
-    model = keras.Model(inputs, keras.layers.Dense(2)(Bidirectional(BasicRNN(4, return_sequences=True))(inputs)))
+    hidden = Bidirectional(layer_class(4, return_sequences=True))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     x = np.random.default_rng(4).normal(size=(8, 6, 3)).astype("float32")
-    y = np.zeros((8, 6, 2), "float32")
+    y = np.ones((8, 6, 2), "float32")
     losses = model.fit(x, y, epochs=5, batch_size=8, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
 
 
+def reference(cell, x, weights, states, mask, reverse):
+    """The NumPy reference of `cell`: (outputs, final states)."""
+    if cell == "basic":
+        outputs, final = numpy_reference.rnn(x, weights[0], weights[1], weights[2], initial_state=states[0],
+                                             mask=mask, reverse=reverse)
+        return outputs, [final]
+    if cell == "lstm":
+        outputs, final_h, final_c = numpy_reference.lstm(x, *weights, initial_state=states[0], initial_cell=states[1],
+                                                         mask=mask, reverse=reverse)
+        return outputs, [final_h, final_c]
+    outputs, final = numpy_reference.gru(x, *weights, initial_state=states[0], mask=mask, reverse=reverse)
+    return outputs, [final]
+
+
+CELL_LAYERS = {"basic": BasicRNN, "lstm": LSTM, "gru": GRU}
+
+
+@pytest.mark.parametrize("cell", list(CELL_LAYERS))
 @pytest.mark.parametrize("static_batch", [True, False])
 @pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 17])
-def test_inference_loop_matches_the_numpy_reference(length, static_batch):
-    """Whole blocks and not, no frames at all, both directions, a mask, and the static batch of one
-    (model.tflite's signature, which keeps its states in a buffer instead of a TensorArray)."""
+def test_inference_loop_matches_the_numpy_reference(cell, length, static_batch):
+    """Whole blocks and not, no frames at all, both directions, a mask with gaps, initial states, and the static
+    batch of one (model.tflite's signature, which keeps its states in a buffer instead of a TensorArray)."""
     rng = np.random.default_rng(6)
     batch = 1 if static_batch else 3
     x = rng.normal(size=(batch, length, 2)).astype("float32")
     mask = lengths_to_mask(rng.integers(0, length + 1, batch), length)
     mask[:, length // 2 :] |= rng.random((batch, length - length // 2)) < 0.5  # gaps inside sequences too
-    initial_states = [rng.normal(size=(batch, 3)).astype("float32") for _ in range(2)]
-    weights = [[rng.normal(scale=0.5, size=shape).astype("float32") for shape in ((2, 3), (3, 3), (3,))]
-               for _ in range(2)]
-    directions = [(state, kernel, bias, recurrent, reverse)
-                  for state, (kernel, recurrent, bias), reverse in zip(initial_states, weights, (False, True))]
+    layers = [CELL_LAYERS[cell](3, go_backwards=reverse) for reverse in (False, True)]
+    for layer in layers:
+        layer.build((None, None, 2))
+        layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.get_weights()])
+    initial_states = [[rng.normal(size=(batch, 3)).astype("float32") for _ in layer.cell.state_size_list]
+                      for layer in layers]
 
     @tf.function(input_signature=[tf.TensorSpec([batch if static_batch else None, None, 2]),
                                   tf.TensorSpec([batch if static_batch else None, None], tf.bool)])
     def run(x, mask):
-        return recurrence.run_inference(x, directions, "tanh", mask)
+        return recurrence.run(x, [layer.direction(states) for layer, states in zip(layers, initial_states)], mask)
 
-    for (outputs, final), (kernel, recurrent, bias), state, reverse in zip(
-        run(x, mask), weights, initial_states, (False, True)
-    ):
-        expected, expected_final = numpy_reference.rnn(
-            x, kernel, recurrent, bias, initial_state=state, mask=mask, reverse=reverse
-        )
+    for (outputs, finals), layer, states in zip(run(x, mask), layers, initial_states):
+        expected, expected_finals = reference(cell, x, layer.get_weights(), states, mask, layer.go_backwards)
         np.testing.assert_allclose(outputs, expected.reshape(outputs.shape), atol=1e-5)
-        np.testing.assert_allclose(final, expected_final, atol=1e-5)
+        for final, expected_final in zip(finals, expected_finals):
+            np.testing.assert_allclose(final, expected_final, atol=1e-5)

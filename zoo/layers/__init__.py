@@ -2,6 +2,8 @@
 
 from zoo.layers.basic_rnn import BasicRNN, BasicRNNCell
 from zoo.layers.bidirectional import Bidirectional
+from zoo.layers.gru import GRU, GRUCell
+from zoo.layers.lstm import LSTM, LSTMCell
 from zoo.layers.window import WindowConcat
 
-__all__ = ["BasicRNN", "BasicRNNCell", "Bidirectional", "WindowConcat"]
+__all__ = ["BasicRNN", "BasicRNNCell", "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "WindowConcat"]

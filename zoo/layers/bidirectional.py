@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from zoo.layers.basic_rnn import BasicRNN, check_float_sequences, to_time_major
-from zoo.layers.recurrence import has_fast_gradient, run_inference
+from zoo.layers import recurrence
+from zoo.layers.recurrent import Recurrent, check_float_sequences, to_time_major
 
 MERGE_MODES = ("sum", "concat", "ave", "mul", None)
 SHARED_WEIGHTS = {
@@ -19,21 +19,33 @@ SHARED_WEIGHTS = {
 class Bidirectional(keras.layers.Bidirectional):
     """A forward and a backward copy of a recurrent layer, merged frame by frame.
 
-    h^f_t = phi(W^f_xh x_t + W^f_hh h^f_{t-1} + b^f) runs from the first frame,
-    h^b_t = phi(W^b_xh x_t + W^b_hh h^b_{t+1} + b^b) from the last, and
+    A forward copy (h^f_t, from h^f_{t-1} and x_t) runs from the first frame,
+    a backward copy with weights of its own (h^b_t, from h^b_{t+1} and x_t)
+    from the last, and
     `merge_mode` joins them: "sum" h^f_t + h^b_t (the article's default),
     "concat", "ave", "mul", or None for both.
 
     Input (batch, time, features), or (time, batch, features) when the wrapped
-    `BasicRNN` is time-major. With a mask, the backward direction starts at
+    layer is time-major. With a mask, the backward direction starts at
     each sequence's own last real frame, never at padding, and padded output
-    frames are zero. `initial_state=[h^f_0, h^b_0]` starts both directions;
-    `return_state=True` returns `[output, h^f_final, h^b_final]`.
+    frames are zero. `initial_state` lists the forward states, then the
+    backward ones (`[h^f_0, h^b_0]`; `[h^f_0, c^f_0, h^b_0, c^b_0]` for an
+    LSTM); `return_state=True` returns `[output, *forward_final, *backward_final]`.
 
-    `share_weights` ties the directions (only for `BasicRNN`): "input" shares
-    W_xh and b, "recurrent" shares W_hh, "all" all three. Two `BasicRNN`
-    directions run the zoo's own time loop; any other Keras RNN (`LSTM`, `GRU`)
-    runs as two layers. The copies are `.forward_layer` and `.backward_layer`.
+    `share_weights` ties the directions (zoo layers only): "input" shares
+    the kernel and bias, "recurrent" the recurrent kernel, "all" all three.
+    Directions of a zoo layer (`BasicRNN`, `LSTM`, `GRU`) run together in the
+    zoo's time loop, in one native op when training on a CPU; any other Keras
+    RNN runs as two layers. The copies are `.forward_layer` and `.backward_layer`.
+
+    Args:
+      layer: the recurrent layer to copy (its `go_backwards` is ignored).
+      merge_mode: "sum", "concat", "ave", "mul" or None.
+      share_weights: None, "input", "recurrent" or "all".
+
+    Example:
+
+        h = zoo.layers.Bidirectional(zoo.layers.LSTM(128, return_sequences=True))(frames)
 
     Online use needs a unidirectional layer: the backward direction cannot
     start before the whole sequence has arrived.
@@ -44,10 +56,10 @@ class Bidirectional(keras.layers.Bidirectional):
             raise ValueError(f"Unknown merge_mode {merge_mode!r}: use one of {list(MERGE_MODES)}.")
         if share_weights not in SHARED_WEIGHTS:
             raise ValueError(f"Unknown share_weights {share_weights!r}: use one of {list(SHARED_WEIGHTS)}.")
-        if share_weights is not None and not isinstance(layer, BasicRNN):
+        if share_weights is not None and not isinstance(layer, Recurrent):
             raise ValueError(
-                f"share_weights={share_weights!r} needs a zoo.layers.BasicRNN, got {type(layer).__name__}; "
-                "use share_weights=None for other layers."
+                f"share_weights={share_weights!r} needs a zoo.layers layer (BasicRNN, LSTM, GRU), got "
+                f"{type(layer).__name__}; use share_weights=None for other layers."
             )
         # Copies of an unbuilt layer: a built one would bring its own weights
         # into the backward copy before `build` can share the forward ones.
@@ -58,12 +70,7 @@ class Bidirectional(keras.layers.Bidirectional):
 
     @property
     def _uses_zoo_loop(self):
-        forward, backward = self.forward_layer, self.backward_layer
-        return (
-            isinstance(forward, BasicRNN)
-            and isinstance(backward, BasicRNN)
-            and has_fast_gradient(forward.cell.activation_name)
-        )
+        return isinstance(self.forward_layer, Recurrent) and isinstance(self.backward_layer, Recurrent)
 
     @property
     def _time_major(self):
@@ -83,43 +90,33 @@ class Bidirectional(keras.layers.Bidirectional):
             return self._call_generic(sequences, initial_state, mask, training)
 
         forward, backward = self.forward_layer, self.backward_layer
-        batch_size = ops.shape(sequences)[1 if self._time_major else 0]
         if initial_state is not None:
-            initial_states = list(initial_state)
-            if len(initial_states) != 2:
+            initial_state = list(initial_state)
+            count = len(forward.cell.state_size_list)
+            if len(initial_state) != 2 * count:
                 raise ValueError(
-                    f"Bidirectional(BasicRNN) takes initial_state=[forward_state, backward_state], "
-                    f"got {len(initial_states)} tensors."
+                    f"Bidirectional({type(forward).__name__}) takes initial_state=[forward states..., backward "
+                    f"states...], {2 * count} tensors, got {len(initial_state)}."
                 )
-        elif self.stateful:
-            initial_states = [forward.states[0], backward.states[0]]
+            initial_state = [initial_state[:count], initial_state[count:]]
         else:
-            initial_states = [
-                forward.cell.get_initial_state(batch_size)[0],
-                backward.cell.get_initial_state(batch_size)[0],
-            ]
-        initial_states = [ops.cast(state, self.compute_dtype) for state in initial_states]
+            initial_state = [None, None]
+        initial_states = [layer.initial_states(sequences, state) for layer, state in zip((forward, backward), initial_state)]
 
         # `go_backwards` marks the copy that reads the sequence from its end,
-        # and outputs come back in frame order either way.
-        if training:
-            # Two independent loops, which TensorFlow runs on two cores at once.
-            (forward_states, forward_final), (backward_states, backward_final) = (
-                layer.run_time_loop(sequences, state, mask, training)
-                for layer, state in zip((forward, backward), initial_states)
-            )
-        else:
-            # One loop for both: half the per-step overhead, which inference graphs are made of.
-            (forward_states, forward_final), (backward_states, backward_final) = run_inference(
-                sequences,
-                [layer.direction(state) for layer, state in zip((forward, backward), initial_states)],
-                forward.cell.activation_name,
-                mask,
-                self._time_major,
-            )
+        # and outputs come back in frame order either way. Both directions in
+        # one loop: half the per-step overhead, and in training one native op.
+        (forward_states, forward_final), (backward_states, backward_final) = recurrence.run(
+            sequences,
+            [layer.direction(states) for layer, states in zip((forward, backward), initial_states)],
+            mask,
+            self._time_major,
+            bool(training),
+        )
         if self.stateful:
-            forward.states[0].assign(forward_final)
-            backward.states[0].assign(backward_final)
+            for layer, finals in ((forward, forward_final), (backward, backward_final)):
+                for variable, state in zip(layer.states, finals):
+                    variable.assign(state)
 
         if self.return_sequences:
             if mask is not None:
@@ -128,10 +125,10 @@ class Bidirectional(keras.layers.Bidirectional):
                 backward_states = ops.where(frame_mask, backward_states, ops.zeros_like(backward_states))
             output = self._merge(forward_states, backward_states)
         else:
-            output = self._merge(forward_final, backward_final)
+            output = self._merge(forward_final[0], backward_final[0])
         if self.return_state:
             parts = tuple(output) if self.merge_mode is None else (output,)
-            return parts + (forward_final, backward_final)
+            return parts + tuple(forward_final) + tuple(backward_final)
         return output
 
     def _call_generic(self, sequences, initial_state, mask, training):

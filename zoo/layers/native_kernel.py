@@ -29,7 +29,6 @@ import warnings
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-from zoo.layers.recurrence import frames_gradient, plain_weights
 
 SOURCE = pathlib.Path(__file__).with_name("native_kernel.cc")
 SWITCH = "ZOO_NATIVE_KERNEL"
