@@ -79,11 +79,13 @@ def trained_run(tmp_path_factory):
 TINY_RUNS = {
     "framewise": ("framewise", "frames.npz", write_frames_npz, {}),
     "framewise_stream": ("framewise", "frames.npz", write_frames_npz, dict(bidirectional=False, depth=2)),
+    "framewise_stream_lstm": ("framewise", "frames.npz", write_frames_npz, dict(bidirectional=False, cell="lstm")),
     "dense_birnn_dense": ("dense_birnn_dense", "frames.npz", write_frames_npz, {}),
     "window_ffn": ("window_ffn", "frames.npz", write_frames_npz, dict(window=3)),
     "seq2seq": ("seq2seq", "pairs.tsv", write_translation_tsv, {}),
     "g2p": ("g2p", "pairs.tsv", write_translation_tsv, dict(depth=2)),
     "char_lm": ("char_lm", "text.txt", write_text, dict(sequence_length=20)),
+    "char_lm_gru": ("char_lm", "text.txt", write_text, dict(sequence_length=20, cell="gru")),
 }
 
 

@@ -25,7 +25,8 @@ from zoo.settings import for_model
 
 LENGTHS = (1, 4, 13)
 TOLERANCE = 1e-5
-STREAMING_RUNS = ("framewise_stream", "char_lm")
+# The basic cell, the LSTM (which streams h and c) and the GRU.
+STREAMING_RUNS = ("framewise_stream", "framewise_stream_lstm", "char_lm", "char_lm_gru")
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +216,7 @@ def test_streaming_reproduces_the_whole_sequence(run_of, name):
     model, config = load_run(run)
     size = streaming.state_size(model)
     recurrent_layers = config["settings"]["depth"] if config["task"] == "frames" else 1
-    assert size == recurrent_layers * config["settings"]["units"]
+    assert size == recurrent_layers * config["settings"]["units"] * cells.state_count(config["settings"]["cell"])
     lite = export.tflite_interpreter(run / "stream.tflite").get_signature_runner("step")
     details = lite.get_input_details()
     assert list(details["state"]["shape"]) == [1, size]

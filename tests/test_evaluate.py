@@ -5,8 +5,13 @@ import json
 import numpy as np
 import pytest
 
+import keras
+
 import evaluate
-from zoo import metrics
+from conftest import write_text, write_translation_tsv
+from zoo import metrics, training
+from zoo.models import cells
+from zoo.settings import for_model
 from zoo.tasks import translation
 
 
@@ -164,3 +169,24 @@ def test_alignment_has_a_row_per_output_token_and_the_end_each_over_the_letters(
     assert weights.shape == (3, 2)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
     assert (tmp_path / "a.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("model,cell,write_data,file_name,metric", [
+    ("g2p", "lstm", write_translation_tsv, "pairs.tsv", "word_error_rate"),
+    ("char_lm", "gru", write_text, "text.txt", "bits_per_character"),
+])
+def test_run_folders_saved_with_keras_layers_still_load_and_score(tmp_path, monkeypatch, capsys, model, cell,
+                                                                  write_data, file_name, metric):
+    """Runs trained before --cell lstm|gru built the zoo's layers hold keras.layers.LSTM/GRU: they still score."""
+    monkeypatch.setitem(cells.LAYERS, cell, {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell])
+    settings = for_model(model, dataset=str(write_data(tmp_path / file_name)), cell=cell, units=8, embedding_dim=4,
+                         epochs=1)
+    training.train(settings, tmp_path / "run", command="test", verbose=0)
+    monkeypatch.undo()
+    capsys.readouterr()
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    model_file = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert any(type(layer).__module__.startswith("keras") and type(layer).__name__ == cell.upper()
+               for layer in model_file._flatten_layers())
+    scored = evaluate_json(capsys, tmp_path / "run")
+    assert scored[metric] == pytest.approx(saved[metric])

@@ -2,7 +2,9 @@
 
 from zoo.layers import GRU, LSTM, BasicRNN, Bidirectional
 
-CELLS = ("basic", "lstm", "gru")
+# What `--cell` builds.
+LAYERS = {"basic": BasicRNN, "lstm": LSTM, "gru": GRU}
+CELLS = tuple(LAYERS)
 # Embedding widths from the vocabulary (`embedding_dim_for`): dims per fourth root of its size, and the range.
 EMBEDDING_PER_FOURTH_ROOT = 4
 EMBEDDING_RANGE = (16, 256)
@@ -25,9 +27,8 @@ def embedding_dim_for(vocabulary_size):
 
 def recurrent(cell, units, **kwargs):
     """A recurrent layer of `cell` type; kwargs as for `keras.layers.RNN` (return_sequences, ...)."""
-    layers = {"basic": BasicRNN, "lstm": LSTM, "gru": GRU}
-    if cell in layers:
-        return layers[cell](units, **kwargs)
+    if cell in LAYERS:
+        return LAYERS[cell](units, **kwargs)
     raise ValueError(f"Unknown cell {cell!r}: use one of {', '.join(CELLS)}.")
 
 def bidirectional(cell, units, merge_mode="sum", share_weights=None, name=None, **kwargs):
