@@ -1,30 +1,35 @@
-// The BasicRNN time loop as two TensorFlow CPU ops: the forward pass and its
-// gradient, for float32. zoo/layers/native_kernel.py builds this file on first
-// use and falls back to zoo/layers/recurrence.py (TensorFlow ops, the
-// reference) when it cannot.
+// One recurrent time loop for three cells (basic, LSTM, GRU) as two TensorFlow
+// CPU ops, float32: ZooRecurrence (forward) and ZooRecurrenceGrad. The
+// caller computes the input side, projected = x W + b for every frame, with
+// one large matmul outside the op, as cuDNN does; the op runs what is left,
+// the sequential part. zoo/layers/native_kernel.py builds this file on first
+// use and wraps both ops in a differentiable function.
 //
-//   forward, per step:  h_t = phi(x_t W_xh + b + h_{t-1} W_hh)
-//   backward, per step: g_t = dL/dh_t + carry;  dz_t = g_t * phi'(h_t)
-//                       carry = dz_t W_hh^T
-//                       dW_hh += h_{t-1}^T dz_t;  dW_xh += x_t^T dz_t;  db += dz_t
-// A masked (padding) frame copies h_{t-1}: its dz is zero and g passes to carry.
+// A cell is data for the loop: a small struct with its gate count G, state
+// count S, workspace width (in units) and the elementwise equations of one
+// row's forward and backward step. Everything else is written once below:
+// directions, masks, layouts, row blocks and threads, and per step
+//   forward:  a = h_{t-1} U                   (rows x U) x (U x G*U)
+//             the cell's row equations on p_t and a
+//   backward: g = dL/dh_t + carry;  the cell's row equations give dL/dp_t, dL/dq_t
+//             carry = direct + dq U^T;  dU += h_{t-1}^T dq
+// where q is what meets U: dq = dp except for the GRU's reset-scaled h part.
 //
-// Why an op of our own, when recurrence.py already runs on TensorFlow ops:
-// - A step is a few small products (batch 64, 128 units: about a million
-//   multiply-adds each). TensorFlow's start-up message says its pip wheel
-//   uses AVX2, AVX-512 and FMA in "performance-critical operations" only;
-//   built here with -march=native, Eigen's products use them wherever the CPU
-//   has them. And one op per pass replaces
-//   the dozen or so TensorFlow ops that recurrence.py schedules per step.
+// Why an op of our own:
+// - A step is a few small products and a few dozen elementwise operations:
+//   TensorFlow schedules each as an op of its own, per step. Built here with
+//   -march=native, Eigen uses the CPU's widest vectors (AVX-512 where there
+//   is one) in the products, and each row's gate arithmetic is one fused pass.
 // - Sequences in a batch never interact, so the batch is cut into blocks of
-//   rows, one per intra-op thread, and each block runs the whole time loop on
-//   its own: no synchronisation between steps. Only the weight gradients are
-//   summed across blocks, once, in block order, so results do not depend on
-//   thread timing.
+//   rows and each (direction, block) runs the whole time loop on its own
+//   intra-op thread: no synchronisation between steps. Only the weight
+//   gradients are summed across blocks, once, in block order, so results do
+//   not depend on thread timing.
 // - Frames are read and written in the caller's layout (batch-major or
 //   time-major) through strided views: nothing is transposed or copied.
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -49,8 +54,10 @@ using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using Vector = Eigen::RowVectorXf;
 using Rows = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
 using ConstRows = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+using Array = Eigen::Map<Eigen::ArrayXf>;
+using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 
-// A floor on a thread's share of the batch, so that its products stay thick.
+// A floor on a block's share of the batch, so that its products stay thick.
 // A guess, not tuned: the benchmark's batch of 64 on two threads gives blocks of 32.
 constexpr int64_t kMinimumRowsPerBlock = 16;
 
@@ -63,43 +70,197 @@ Activation ParseActivation(const std::string& name) {
   return Activation::kLinear;
 }
 
-// Where frame t of a (batch, time, width) or (time, batch, width) tensor lives:
-// `rows` consecutive sequences from `first_row`, `stride` floats apart.
+// What a cell's row equations see besides the row itself: one direction's constants.
+struct CellConstants {
+  int64_t units;
+  Activation activation;       // the basic cell's
+  const float* recurrent_bias;  // the GRU's (G*U floats)
+};
+
+ConstArray In(const float* data, int64_t units) { return ConstArray(data, units); }
+Array Out(float* data, int64_t units) { return Array(data, units); }
+
+// h = phi(p + h_prev U).  No workspace: phi' is read from h.
+struct BasicCell {
+  static constexpr int kGates = 1, kStates = 1, kWorkspace = 0;
+  static constexpr bool kSeparateDq = false;
+
+  static void Forward(const CellConstants& k, const float* p, const float* a, const float*, const float*,
+                      float* h, float*) {
+    const int64_t n = k.units;
+    const auto z = In(p, n) + In(a, n);
+    switch (k.activation) {
+      case Activation::kTanh: Out(h, n) = z.tanh(); break;
+      case Activation::kSigmoid: Out(h, n) = z.logistic(); break;
+      case Activation::kRelu: Out(h, n) = z.max(0.0f); break;
+      case Activation::kLinear: Out(h, n) = z; break;
+    }
+  }
+
+  static void Backward(const CellConstants& k, const float* g, const float* h, const float*, const float*,
+                       const float*, float* dp, float*, float* direct, float*) {
+    const int64_t n = k.units;
+    const ConstArray dh = In(g, n), y = In(h, n);
+    switch (k.activation) {
+      case Activation::kTanh: Out(dp, n) = dh * (1.0f - y.square()); break;
+      case Activation::kSigmoid: Out(dp, n) = dh * y * (1.0f - y); break;
+      case Activation::kRelu: Out(dp, n) = (y > 0.0f).select(dh, 0.0f); break;
+      case Activation::kLinear: Out(dp, n) = dh; break;
+    }
+    Out(direct, n).setZero();
+  }
+};
+
+// Keras's LSTM, gates i, f, c, o. Workspace row: [i | f | g | o | c | tanh c].
+struct LstmCell {
+  static constexpr int kGates = 4, kStates = 2, kWorkspace = 6;
+  static constexpr int kCellColumn = 4;  // where c lives in a workspace row, in units
+  static constexpr bool kSeparateDq = false;
+
+  static void Forward(const CellConstants& k, const float* p, const float* a, const float*, const float* c_prev,
+                      float* h, float* work) {
+    const int64_t n = k.units;
+    Array i = Out(work, n), f = Out(work + n, n), g = Out(work + 2 * n, n), o = Out(work + 3 * n, n),
+          c = Out(work + 4 * n, n), tanh_c = Out(work + 5 * n, n);
+    i = (In(p, n) + In(a, n)).logistic();
+    f = (In(p + n, n) + In(a + n, n)).logistic();
+    g = (In(p + 2 * n, n) + In(a + 2 * n, n)).tanh();
+    o = (In(p + 3 * n, n) + In(a + 3 * n, n)).logistic();
+    c = f * In(c_prev, n) + i * g;
+    tanh_c = c.tanh();
+    Out(h, n) = o * tanh_c;
+  }
+
+  // carry_c holds dL/dc_t from the step after on entry and dL/dc_{t-1} on exit.
+  static void Backward(const CellConstants& k, const float* dh, const float*, const float*, const float* c_prev,
+                       const float* work, float* dp, float*, float* direct, float* carry_c) {
+    const int64_t n = k.units;
+    const ConstArray i = In(work, n), f = In(work + n, n), g = In(work + 2 * n, n), o = In(work + 3 * n, n),
+                     tanh_c = In(work + 5 * n, n), upstream = In(dh, n);
+    Array dc = Out(carry_c, n);
+    dc += upstream * o * (1.0f - tanh_c.square());
+    Out(dp, n) = dc * g * i * (1.0f - i);
+    Out(dp + n, n) = dc * In(c_prev, n) * f * (1.0f - f);
+    Out(dp + 2 * n, n) = dc * i * (1.0f - g.square());
+    Out(dp + 3 * n, n) = upstream * tanh_c * o * (1.0f - o);
+    dc *= f;
+    Out(direct, n).setZero();
+  }
+};
+
+// Keras's GRU with reset_after=True, gates z, r, h. q = h_prev U + b_r.
+// Workspace row: [z | r | n | q_h].
+struct GruCell {
+  static constexpr int kGates = 3, kStates = 1, kWorkspace = 4;
+  static constexpr bool kSeparateDq = true;
+
+  static void Forward(const CellConstants& k, const float* p, const float* a, const float* h_prev, const float*,
+                      float* h, float* work) {
+    const int64_t n = k.units;
+    const float* b = k.recurrent_bias;
+    Array z = Out(work, n), r = Out(work + n, n), candidate = Out(work + 2 * n, n), q_h = Out(work + 3 * n, n);
+    z = (In(p, n) + In(a, n) + In(b, n)).logistic();
+    r = (In(p + n, n) + In(a + n, n) + In(b + n, n)).logistic();
+    q_h = In(a + 2 * n, n) + In(b + 2 * n, n);
+    candidate = (In(p + 2 * n, n) + r * q_h).tanh();
+    Out(h, n) = z * In(h_prev, n) + (1.0f - z) * candidate;
+  }
+
+  static void Backward(const CellConstants& k, const float* dh, const float*, const float* h_prev, const float*,
+                       const float* work, float* dp, float* dq, float* direct, float*) {
+    const int64_t n = k.units;
+    const ConstArray z = In(work, n), r = In(work + n, n), candidate = In(work + 2 * n, n),
+                     q_h = In(work + 3 * n, n), upstream = In(dh, n);
+    Array d_candidate = Out(dp + 2 * n, n);
+    d_candidate = upstream * (1.0f - z) * (1.0f - candidate.square());
+    Out(dp, n) = upstream * (In(h_prev, n) - candidate) * z * (1.0f - z);
+    Out(dp + n, n) = d_candidate * q_h * r * (1.0f - r);
+    Out(dq, 2 * n) = In(dp, 2 * n);
+    Out(dq + 2 * n, n) = d_candidate * r;
+    Out(direct, n) = upstream * z;
+  }
+};
+
+// Where frame t of a (batch, time, width) or (time, batch, width) tensor lives.
 struct Frames {
   int64_t batch, time, width;
   bool time_major;
 
   int64_t stride() const { return time_major ? width : time * width; }
-  int64_t offset(int64_t t, int64_t first_row) const {
-    return (time_major ? t * batch * width : t * width) + first_row * stride();
-  }
-  ConstRows read(const float* data, int64_t t, int64_t first_row, int64_t rows) const {
-    return ConstRows(data + offset(t, first_row), rows, width, Eigen::OuterStride<>(stride()));
-  }
-  Rows write(float* data, int64_t t, int64_t first_row, int64_t rows) const {
-    return Rows(data + offset(t, first_row), rows, width, Eigen::OuterStride<>(stride()));
+  int64_t offset(int64_t t, int64_t row) const {
+    return time_major ? (t * batch + row) * width : (row * time + t) * width;
   }
 };
 
 // The attributes and shapes both ops share, read and checked once per call.
 struct Problem {
+  std::string cell;
   Activation activation;
   bool reverse, time_major;
-  int64_t batch, time, features, units;
+  int64_t directions, batch, time, units, gates, states, workspace;
   const bool* mask;  // nullptr when every frame is real
 
-  int64_t time_of(int64_t index) const { return reverse ? time - 1 - index : index; }
+  // Direction 1 always runs against direction 0.
+  bool backwards(int64_t direction) const { return reverse != (direction == 1); }
+  int64_t time_of(int64_t direction, int64_t index) const {
+    return backwards(direction) ? time - 1 - index : index;
+  }
   bool real(int64_t t, int64_t row) const {
     return mask == nullptr || mask[time_major ? t * batch + row : row * time + t];
   }
-  Frames inputs() const { return {batch, time, features, time_major}; }
-  Frames states() const { return {batch, time, units, time_major}; }
+  Frames projected() const { return {batch, time, directions * gates * units, time_major}; }
+  Frames outputs() const { return {batch, time, directions * units, time_major}; }
+  TensorShape frames_shape(int64_t width) const {
+    return time_major ? TensorShape({time, batch, width}) : TensorShape({batch, time, width});
+  }
+  // (D, time, batch, W*U): a block's rows of one frame are contiguous.
+  TensorShape workspace_shape() const { return TensorShape({directions, time, batch, workspace * units}); }
+  int64_t work_offset(int64_t direction, int64_t t, int64_t row) const {
+    return ((direction * time + t) * batch + row) * workspace * units;
+  }
 };
 
-class BasicRnnOp : public OpKernel {
+// The gate count, state count and workspace width of a cell, by name.
+void CellSizes(const std::string& cell, int64_t* gates, int64_t* states, int64_t* workspace) {
+  if (cell == "lstm") {
+    *gates = LstmCell::kGates, *states = LstmCell::kStates, *workspace = LstmCell::kWorkspace;
+  } else if (cell == "gru") {
+    *gates = GruCell::kGates, *states = GruCell::kStates, *workspace = GruCell::kWorkspace;
+  } else {
+    *gates = BasicCell::kGates, *states = BasicCell::kStates, *workspace = BasicCell::kWorkspace;
+  }
+}
+
+// Runs `work(direction, block, first_row, rows)` for every (direction, block of rows), one per intra-op thread.
+template <typename Work>
+void ForEachBlock(OpKernelContext* context, const Problem& problem, int64_t blocks, Work work) {
+  const int64_t rows_per_block = (problem.batch + blocks - 1) / blocks;
+  const int64_t units = problem.directions * blocks;
+  auto* threads = context->device()->tensorflow_cpu_worker_threads();
+  // A cost far above Shard's threshold makes it give each unit its own thread.
+  tensorflow::Shard(units, threads->workers, units, int64_t{1} << 30, [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t block = unit % blocks;
+      const int64_t first_row = block * rows_per_block;
+      const int64_t rows = std::min(problem.batch, first_row + rows_per_block) - first_row;
+      if (rows > 0) work(unit / blocks, block, first_row, rows);
+    }
+  });
+}
+
+// Blocks per direction: enough to give every thread one (both directions counted), each of at least
+// kMinimumRowsPerBlock rows. With two threads and two directions, one direction per thread.
+int64_t BlockCount(OpKernelContext* context, const Problem& problem) {
+  const int64_t threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
+  const int64_t wanted = (threads + problem.directions - 1) / problem.directions;
+  return std::max<int64_t>(1, std::min(wanted, problem.batch / kMinimumRowsPerBlock));
+}
+
+class RecurrenceOp : public OpKernel {
  public:
-  explicit BasicRnnOp(OpKernelConstruction* context) : OpKernel(context) {
+  explicit RecurrenceOp(OpKernelConstruction* context) : OpKernel(context) {
     std::string activation;
+    OP_REQUIRES_OK(context, context->GetAttr("cell", &cell_));
     OP_REQUIRES_OK(context, context->GetAttr("activation", &activation));
     activation_ = ParseActivation(activation);
     OP_REQUIRES_OK(context, context->GetAttr("reverse", &reverse_));
@@ -107,286 +268,384 @@ class BasicRnnOp : public OpKernel {
   }
 
  protected:
-  // Checks the inputs both ops take and fills `problem`.
-  absl::Status Describe(const Tensor& sequences, const Tensor& initial_state, const Tensor& recurrent_kernel,
-                        const Tensor& mask, Problem* problem) const {
-    if (sequences.dims() != 3) {
-      return InvalidArgument("sequences must be rank 3, got shape ", sequences.shape().DebugString());
+  // Checks what both ops take (batch and time from `frames`, any tensor in the frames' layout) and fills `problem`.
+  absl::Status Describe(const Tensor& frames, const char* frames_name, const Tensor& initial_state,
+                        const Tensor& recurrent_kernel, const Tensor& recurrent_bias, const Tensor& mask,
+                        Problem* problem) const {
+    Problem& p = *problem;
+    p.cell = cell_;
+    p.activation = activation_;
+    p.reverse = reverse_;
+    p.time_major = time_major_;
+    CellSizes(cell_, &p.gates, &p.states, &p.workspace);
+    if (frames.dims() != 3) {
+      return InvalidArgument(frames_name, " must be rank 3, (", time_major_ ? "time, batch" : "batch, time",
+                             ", width), got shape ", frames.shape().DebugString());
     }
-    if (recurrent_kernel.dims() != 2 || recurrent_kernel.dim_size(0) != recurrent_kernel.dim_size(1)) {
-      return InvalidArgument("recurrent_kernel must be (units, units), got ", recurrent_kernel.shape().DebugString());
+    p.batch = frames.dim_size(time_major_ ? 1 : 0);
+    p.time = frames.dim_size(time_major_ ? 0 : 1);
+    if (recurrent_kernel.dims() != 3 || recurrent_kernel.dim_size(2) != p.gates * recurrent_kernel.dim_size(1)) {
+      return InvalidArgument("recurrent_kernel must be (directions, units, ", p.gates, " * units) for cell '", cell_,
+                             "', got ", recurrent_kernel.shape().DebugString());
     }
-    *problem = {activation_,
-                reverse_,
-                time_major_,
-                sequences.dim_size(time_major_ ? 1 : 0),
-                sequences.dim_size(time_major_ ? 0 : 1),
-                sequences.dim_size(2),
-                recurrent_kernel.dim_size(0),
-                nullptr};
-    if (initial_state.shape() != TensorShape({problem->batch, problem->units})) {
-      return InvalidArgument("initial_state must be (batch, units) = (", problem->batch, ", ", problem->units,
-                             "), got ", initial_state.shape().DebugString());
+    p.directions = recurrent_kernel.dim_size(0);
+    p.units = recurrent_kernel.dim_size(1);
+    if (p.directions != 1 && p.directions != 2) {
+      return InvalidArgument("recurrent_kernel's first axis counts directions, 1 or 2, got ",
+                             recurrent_kernel.shape().DebugString());
     }
-    if (mask.NumElements() > 0) {
-      const TensorShape frames({sequences.dim_size(0), sequences.dim_size(1)});
-      if (mask.shape() != frames) {
-        return InvalidArgument("mask must match the sequences' first two axes ", frames.DebugString(), ", got ",
-                               mask.shape().DebugString());
+    const TensorShape state_shape({p.directions, p.batch, p.states * p.units});
+    if (initial_state.shape() != state_shape) {
+      return InvalidArgument("initial_state must be (directions, batch, ", p.states, " * units) = ",
+                             state_shape.DebugString(), " for cell '", cell_, "', got ",
+                             initial_state.shape().DebugString());
+    }
+    const TensorShape bias_shape({p.directions, cell_ == "gru" ? p.gates * p.units : 0});
+    if (recurrent_bias.shape() != bias_shape) {
+      return InvalidArgument("recurrent_bias must be ", bias_shape.DebugString(), " for cell '", cell_,
+                             "' (only the GRU has one), got ", recurrent_bias.shape().DebugString());
+    }
+    p.mask = nullptr;
+    if (mask.dims() != 1 || mask.dim_size(0) != 0) {
+      const TensorShape mask_shape({frames.dim_size(0), frames.dim_size(1)});
+      if (mask.shape() != mask_shape) {
+        return InvalidArgument("mask must be ", mask_shape.DebugString(), ", the first two axes of ", frames_name,
+                               ", or (0,) for none, got ", mask.shape().DebugString());
       }
-      problem->mask = mask.flat<bool>().data();
+      p.mask = mask.flat<bool>().data();
     }
     return absl::OkStatus();
   }
 
-  // Runs `work(first_row, rows, block)` for each block of rows, on the intra-op threads.
-  template <typename Work>
-  static void ForEachBlock(OpKernelContext* context, int64_t batch, int64_t blocks, Work work) {
-    const int64_t rows_per_block = (batch + blocks - 1) / blocks;
-    auto* threads = context->device()->tensorflow_cpu_worker_threads();
-    // A cost far above Shard's threshold makes it give each block its own thread.
-    tensorflow::Shard(blocks, threads->workers, blocks, int64_t{1} << 30, [&](int64_t begin, int64_t end) {
-      for (int64_t block = begin; block < end; ++block) {
-        const int64_t first_row = block * rows_per_block;
-        const int64_t rows = std::min(batch, first_row + rows_per_block) - first_row;
-        if (rows > 0) work(first_row, rows, block);
-      }
-    });
-  }
-
-  static int64_t BlockCount(OpKernelContext* context, int64_t batch) {
-    const int64_t threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
-    return std::max<int64_t>(1, std::min(threads, batch / kMinimumRowsPerBlock));
-  }
-
  private:
+  std::string cell_;
   Activation activation_;
   bool reverse_, time_major_;
 };
 
-class ZooBasicRnn : public BasicRnnOp {
- public:
-  using BasicRnnOp::BasicRnnOp;
-
-  void Compute(OpKernelContext* context) override {
-    const Tensor& sequences = context->input(0);
-    const Tensor& initial_state = context->input(1);
-    const Tensor& kernel = context->input(2);
-    const Tensor& bias = context->input(3);
-    const Tensor& recurrent_kernel = context->input(4);
-    const Tensor& mask = context->input(5);
-    Problem problem;
-    OP_REQUIRES_OK(context, Describe(sequences, initial_state, recurrent_kernel, mask, &problem));
-    const int64_t features = problem.features, units = problem.units;
-    OP_REQUIRES(context, kernel.shape() == TensorShape({features, units}),
-                InvalidArgument("kernel must be (features, units) = (", features, ", ", units, "), got ",
-                                kernel.shape().DebugString()));
-    OP_REQUIRES(context, bias.shape() == TensorShape({units}),
-                InvalidArgument("bias must be (units,) = (", units, ",), got ", bias.shape().DebugString()));
-
-    TensorShape states_shape = sequences.shape();
-    states_shape.set_dim(2, units);
-    Tensor* states = nullptr;
-    Tensor* final_state = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(0, states_shape, &states));
-    OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &final_state));
-
-    const Eigen::Map<const Matrix> w_xh(kernel.flat<float>().data(), features, units);
-    const Eigen::Map<const Matrix> w_hh(recurrent_kernel.flat<float>().data(), units, units);
-    const Eigen::Map<const Vector> b(bias.flat<float>().data(), units);
-    const Frames inputs = problem.inputs(), outputs = problem.states();
-    const float* x_data = sequences.flat<float>().data();
-    const float* initial_data = initial_state.flat<float>().data();
-    float* states_data = states->flat<float>().data();
-    float* final_data = final_state->flat<float>().data();
-
-    ForEachBlock(context, problem.batch, BlockCount(context, problem.batch),
-                 [&](int64_t first_row, int64_t rows, int64_t) {
-      const float* previous_data = initial_data + first_row * units;
-      int64_t previous_stride = units;
-      for (int64_t index = 0; index < problem.time; ++index) {
-        const int64_t t = problem.time_of(index);
-        const ConstRows previous(previous_data, rows, units, Eigen::OuterStride<>(previous_stride));
-        Rows state = outputs.write(states_data, t, first_row, rows);
-        state.noalias() = inputs.read(x_data, t, first_row, rows) * w_xh;
-        state.rowwise() += b;
-        state.noalias() += previous * w_hh;
-        switch (problem.activation) {
-          case Activation::kTanh: state = state.array().tanh(); break;
-          case Activation::kSigmoid: state = state.array().logistic(); break;
-          case Activation::kRelu: state = state.array().max(0.0f); break;
-          case Activation::kLinear: break;
-        }
-        for (int64_t row = 0; row < rows; ++row) {
-          if (!problem.real(t, first_row + row)) state.row(row) = previous.row(row);
-        }
-        previous_data = state.data();
-        previous_stride = outputs.stride();
-      }
-      Eigen::Map<Matrix>(final_data + first_row * units, rows, units) =
-          ConstRows(previous_data, rows, units, Eigen::OuterStride<>(previous_stride));
-    });
-  }
+// The buffers of one forward call.
+struct ForwardData {
+  const float *projected, *initial_state, *recurrent_kernel, *recurrent_bias;
+  float *states, *final_state, *workspace;
 };
 
-class ZooBasicRnnGrad : public BasicRnnOp {
+template <typename Cell>
+void Forward(OpKernelContext* context, const Problem& problem, const ForwardData& data) {
+  const int64_t n = problem.units, gu = Cell::kGates * n, su = Cell::kStates * n;
+  const Frames projected = problem.projected(), outputs = problem.outputs();
+  ForEachBlock(context, problem, BlockCount(context, problem),
+               [&](int64_t direction, int64_t, int64_t first_row, int64_t rows) {
+    const Eigen::Map<const Matrix> kernel(data.recurrent_kernel + direction * n * gu, n, gu);
+    const CellConstants constants{n, problem.activation, data.recurrent_bias + direction * gu};
+    const float* initial = data.initial_state + (direction * problem.batch + first_row) * su;
+    Matrix a(rows, gu);
+    // The previous step's states: h in `states` (or initial_state), c in the workspace.
+    const float* h_prev = initial;
+    int64_t h_stride = su;
+    const float* c_prev = initial + n;
+    int64_t c_stride = su;
+    for (int64_t index = 0; index < problem.time; ++index) {
+      const int64_t t = problem.time_of(direction, index);
+      const float* p = data.projected + projected.offset(t, first_row) + direction * gu;
+      float* h = data.states + outputs.offset(t, first_row) + direction * n;
+      float* work = data.workspace + problem.work_offset(direction, t, first_row);
+      const int64_t wu = Cell::kWorkspace * n;
+      a.noalias() = ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride)) * kernel;
+      for (int64_t row = 0; row < rows; ++row) {
+        const float* row_h_prev = h_prev + row * h_stride;
+        float* row_h = h + row * outputs.stride();
+        Cell::Forward(constants, p + row * projected.stride(), a.row(row).data(), row_h_prev,
+                      c_prev + row * c_stride, row_h, work + row * wu);
+        // A padding frame carries the states over.
+        if (!problem.real(t, first_row + row)) {
+          std::memcpy(row_h, row_h_prev, n * sizeof(float));
+          if constexpr (Cell::kStates == 2) {
+            std::memcpy(work + row * wu + LstmCell::kCellColumn * n, c_prev + row * c_stride, n * sizeof(float));
+          }
+        }
+      }
+      h_prev = h;
+      h_stride = outputs.stride();
+      if constexpr (Cell::kStates == 2) {
+        c_prev = work + LstmCell::kCellColumn * n;
+        c_stride = wu;
+      }
+    }
+    float* final_state = data.final_state + (direction * problem.batch + first_row) * su;
+    for (int64_t row = 0; row < rows; ++row) {
+      std::memcpy(final_state + row * su, h_prev + row * h_stride, n * sizeof(float));
+      if constexpr (Cell::kStates == 2) {
+        std::memcpy(final_state + row * su + n, c_prev + row * c_stride, n * sizeof(float));
+      }
+    }
+  });
+}
+
+class ZooRecurrence : public RecurrenceOp {
  public:
-  using BasicRnnOp::BasicRnnOp;
+  using RecurrenceOp::RecurrenceOp;
 
   void Compute(OpKernelContext* context) override {
-    const Tensor& sequences = context->input(0);
+    const Tensor& projected = context->input(0);
     const Tensor& initial_state = context->input(1);
     const Tensor& recurrent_kernel = context->input(2);
-    const Tensor& states = context->input(3);
+    const Tensor& recurrent_bias = context->input(3);
     const Tensor& mask = context->input(4);
-    const Tensor& states_gradient = context->input(5);
-    const Tensor& final_state_gradient = context->input(6);
     Problem problem;
-    OP_REQUIRES_OK(context, Describe(sequences, initial_state, recurrent_kernel, mask, &problem));
-    const int64_t features = problem.features, units = problem.units;
-    TensorShape states_shape = sequences.shape();
-    states_shape.set_dim(2, units);
-    OP_REQUIRES(context, states.shape() == states_shape && states_gradient.shape() == states_shape,
-                InvalidArgument("states and their gradient must be ", states_shape.DebugString(), ", got ",
-                                states.shape().DebugString(), " and ", states_gradient.shape().DebugString()));
-    OP_REQUIRES(context, final_state_gradient.shape() == initial_state.shape(),
-                InvalidArgument("final_state_gradient must be ", initial_state.shape().DebugString(), ", got ",
-                                final_state_gradient.shape().DebugString()));
-
-    Tensor *pre_activation_gradient, *initial_state_gradient, *kernel_gradient, *bias_gradient, *recurrent_gradient;
-    OP_REQUIRES_OK(context, context->allocate_output(0, states_shape, &pre_activation_gradient));
-    OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &initial_state_gradient));
-    OP_REQUIRES_OK(context, context->allocate_output(2, TensorShape({features, units}), &kernel_gradient));
-    OP_REQUIRES_OK(context, context->allocate_output(3, TensorShape({units}), &bias_gradient));
-    OP_REQUIRES_OK(context, context->allocate_output(4, recurrent_kernel.shape(), &recurrent_gradient));
-
-    // Transposed once here rather than inside every step's product.
-    const Matrix w_hh_transposed =
-        Eigen::Map<const Matrix>(recurrent_kernel.flat<float>().data(), units, units).transpose();
-    const Frames inputs = problem.inputs(), frames = problem.states();
-    const float* x_data = sequences.flat<float>().data();
-    const float* initial_data = initial_state.flat<float>().data();
-    const float* h_data = states.flat<float>().data();
-    const float* output_gradient_data = states_gradient.flat<float>().data();
-    const float* final_gradient_data = final_state_gradient.flat<float>().data();
-    float* dz_data = pre_activation_gradient->flat<float>().data();
-    float* carry_data = initial_state_gradient->flat<float>().data();
-
-    // Each block sums its own weight gradients; they are added up after.
-    const int64_t blocks = BlockCount(context, problem.batch);
-    std::vector<Matrix> d_xh(blocks, Matrix::Zero(features, units));
-    std::vector<Matrix> d_hh(blocks, Matrix::Zero(units, units));
-    std::vector<Vector> d_b(blocks, Vector::Zero(units));
-
-    ForEachBlock(context, problem.batch, blocks, [&](int64_t first_row, int64_t rows, int64_t block) {
-      // The carry ends as dL/dh_0, the initial state's gradient: it lives in that output.
-      Eigen::Map<Matrix> carry(carry_data + first_row * units, rows, units);
-      carry = Eigen::Map<const Matrix>(final_gradient_data + first_row * units, rows, units);
-      Matrix padding_upstream(problem.mask != nullptr ? rows : 0, units);
-      for (int64_t index = problem.time - 1; index >= 0; --index) {
-        const int64_t t = problem.time_of(index);
-        const ConstRows h = frames.read(h_data, t, first_row, rows);
-        Rows dz = frames.write(dz_data, t, first_row, rows);
-        // g_t, kept apart from dz only under a mask, where padding rows pass it on.
-        const auto upstream = carry + frames.read(output_gradient_data, t, first_row, rows);
-        if (problem.mask != nullptr) {
-          padding_upstream = upstream;
-        }
-        switch (problem.activation) {
-          case Activation::kTanh: dz = upstream.array() * (1.0f - h.array().square()); break;
-          case Activation::kSigmoid: dz = upstream.array() * h.array() * (1.0f - h.array()); break;
-          case Activation::kRelu: dz = (h.array() > 0.0f).select(upstream.array(), 0.0f); break;
-          case Activation::kLinear: dz = upstream; break;
-        }
-        for (int64_t row = 0; row < rows; ++row) {
-          if (!problem.real(t, first_row + row)) dz.row(row).setZero();
-        }
-        carry.noalias() = dz * w_hh_transposed;
-        for (int64_t row = 0; row < rows; ++row) {
-          if (!problem.real(t, first_row + row)) carry.row(row) += padding_upstream.row(row);
-        }
-        // Per step, while dz is in cache: one pass over all frames after the
-        // loop measured no faster, and would read dz back from memory.
-        const ConstRows previous =
-            index == 0 ? ConstRows(initial_data + first_row * units, rows, units, Eigen::OuterStride<>(units))
-                       : frames.read(h_data, problem.time_of(index - 1), first_row, rows);
-        d_hh[block].noalias() += previous.transpose() * dz;
-        d_xh[block].noalias() += inputs.read(x_data, t, first_row, rows).transpose() * dz;
-        d_b[block] += dz.colwise().sum();
-      }
-    });
-
-    Eigen::Map<Matrix> kernel_total(kernel_gradient->flat<float>().data(), features, units);
-    Eigen::Map<Matrix> recurrent_total(recurrent_gradient->flat<float>().data(), units, units);
-    Eigen::Map<Vector> bias_total(bias_gradient->flat<float>().data(), units);
-    kernel_total = d_xh[0];
-    recurrent_total = d_hh[0];
-    bias_total = d_b[0];
-    for (int64_t block = 1; block < blocks; ++block) {
-      kernel_total += d_xh[block];
-      recurrent_total += d_hh[block];
-      bias_total += d_b[block];
+    OP_REQUIRES_OK(context, Describe(projected, "projected", initial_state, recurrent_kernel, recurrent_bias, mask,
+                                     &problem));
+    const int64_t width = problem.directions * problem.gates * problem.units;
+    OP_REQUIRES(context, projected.dim_size(2) == width,
+                InvalidArgument("projected's last axis must be directions * ", problem.gates, " * units = ", width,
+                                " for cell '", problem.cell, "', got ", projected.shape().DebugString()));
+    Tensor *states, *final_state, *workspace;
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                0, problem.frames_shape(problem.directions * problem.units), &states));
+    OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &final_state));
+    OP_REQUIRES_OK(context, context->allocate_output(2, problem.workspace_shape(), &workspace));
+    const ForwardData data{projected.flat<float>().data(),      initial_state.flat<float>().data(),
+                           recurrent_kernel.flat<float>().data(), recurrent_bias.flat<float>().data(),
+                           states->flat<float>().data(),        final_state->flat<float>().data(),
+                           workspace->flat<float>().data()};
+    if (problem.batch == 0) return;
+    if (problem.cell == "lstm") {
+      Forward<LstmCell>(context, problem, data);
+    } else if (problem.cell == "gru") {
+      Forward<GruCell>(context, problem, data);
+    } else {
+      Forward<BasicCell>(context, problem, data);
     }
   }
 };
 
+// The buffers of one backward call.
+struct BackwardData {
+  const float *initial_state, *recurrent_kernel, *recurrent_bias, *states, *workspace, *states_gradient,
+      *final_state_gradient;
+  float *projected_gradient, *initial_state_gradient, *recurrent_kernel_gradient, *recurrent_bias_gradient;
+};
+
+template <typename Cell>
+void Backward(OpKernelContext* context, const Problem& problem, const BackwardData& data) {
+  const int64_t n = problem.units, gu = Cell::kGates * n, su = Cell::kStates * n, wu = Cell::kWorkspace * n;
+  const Frames projected = problem.projected(), outputs = problem.outputs();
+  const int64_t blocks = BlockCount(context, problem);
+  // Each (direction, block) sums its own weight gradients; they are added up after, in block order.
+  std::vector<Matrix> kernel_gradients(problem.directions * blocks);
+  std::vector<Vector> bias_gradients(problem.directions * blocks);
+  ForEachBlock(context, problem, blocks, [&](int64_t direction, int64_t block, int64_t first_row, int64_t rows) {
+    const Eigen::Map<const Matrix> kernel(data.recurrent_kernel + direction * n * gu, n, gu);
+    const CellConstants constants{n, problem.activation, data.recurrent_bias + direction * gu};
+    Matrix& kernel_gradient = kernel_gradients[direction * blocks + block];
+    Vector& bias_gradient = bias_gradients[direction * blocks + block];
+    kernel_gradient.setZero(n, gu);
+    if (Cell::kSeparateDq) bias_gradient.setZero(gu);
+    const int64_t state_offset = (direction * problem.batch + first_row) * su;
+    const float* initial = data.initial_state + state_offset;
+    // The carries end as the initial states' gradients: they live in that output.
+    float* carry = data.initial_state_gradient + state_offset;
+    std::memcpy(carry, data.final_state_gradient + state_offset, rows * su * sizeof(float));
+    Rows carry_h(carry, rows, n, Eigen::OuterStride<>(su));
+    Matrix upstream(rows, n), separate_dq(Cell::kSeparateDq ? rows : 0, gu);
+    std::vector<char> real(rows);
+    for (int64_t index = problem.time - 1; index >= 0; --index) {
+      const int64_t t = problem.time_of(direction, index);
+      const int64_t previous_t = index > 0 ? problem.time_of(direction, index - 1) : -1;
+      const float* h = data.states + outputs.offset(t, first_row) + direction * n;
+      const float* h_prev = index > 0 ? data.states + outputs.offset(previous_t, first_row) + direction * n : initial;
+      const int64_t h_stride = index > 0 ? outputs.stride() : su;
+      const float* work = data.workspace + problem.work_offset(direction, t, first_row);
+      const float* c_prev = index > 0 ? data.workspace + problem.work_offset(direction, previous_t, first_row) +
+                                            LstmCell::kCellColumn * n
+                                      : initial + n;
+      const int64_t c_stride = index > 0 ? wu : su;
+      float* dp = data.projected_gradient + projected.offset(t, first_row) + direction * gu;
+      float* dq = Cell::kSeparateDq ? separate_dq.data() : dp;
+      const int64_t dq_stride = Cell::kSeparateDq ? gu : projected.stride();
+      upstream = carry_h + ConstRows(data.states_gradient + outputs.offset(t, first_row) + direction * n, rows, n,
+                                     Eigen::OuterStride<>(outputs.stride()));
+      bool any_real = false;
+      for (int64_t row = 0; row < rows; ++row) {
+        real[row] = problem.real(t, first_row + row);
+        any_real |= real[row];
+        float* row_dp = dp + row * projected.stride();
+        float* row_dq = dq + row * dq_stride;
+        float* row_carry = carry + row * su;
+        if (real[row]) {
+          Cell::Backward(constants, upstream.row(row).data(), h + row * outputs.stride(), h_prev + row * h_stride,
+                         c_prev + row * c_stride, work + row * wu, row_dp, row_dq, row_carry, row_carry + n);
+        } else {
+          // A padding frame passes dL/dh and dL/dc on unchanged and has no pre-activation.
+          std::memset(row_dp, 0, gu * sizeof(float));
+          if (Cell::kSeparateDq) std::memset(row_dq, 0, gu * sizeof(float));
+          std::memcpy(row_carry, upstream.row(row).data(), n * sizeof(float));
+        }
+      }
+      if (!any_real) continue;
+      const ConstRows dq_rows(dq, rows, gu, Eigen::OuterStride<>(dq_stride));
+      carry_h.noalias() += dq_rows * kernel.transpose();
+      kernel_gradient.noalias() += ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride)).transpose() * dq_rows;
+      if (Cell::kSeparateDq) bias_gradient += dq_rows.colwise().sum();
+    }
+  });
+  for (int64_t direction = 0; direction < problem.directions; ++direction) {
+    Eigen::Map<Matrix> kernel_total(data.recurrent_kernel_gradient + direction * n * gu, n, gu);
+    kernel_total.setZero();
+    for (int64_t block = 0; block < blocks; ++block) {
+      // A block without rows (a batch smaller than the blocks) left its gradient empty.
+      const Matrix& part = kernel_gradients[direction * blocks + block];
+      if (part.size() > 0) kernel_total += part;
+    }
+    if (!Cell::kSeparateDq) continue;
+    Eigen::Map<Vector> bias_total(data.recurrent_bias_gradient + direction * gu, gu);
+    bias_total.setZero();
+    for (int64_t block = 0; block < blocks; ++block) {
+      const Vector& part = bias_gradients[direction * blocks + block];
+      if (part.size() > 0) bias_total += part;
+    }
+  }
+}
+
+class ZooRecurrenceGrad : public RecurrenceOp {
+ public:
+  using RecurrenceOp::RecurrenceOp;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& initial_state = context->input(0);
+    const Tensor& recurrent_kernel = context->input(1);
+    const Tensor& recurrent_bias = context->input(2);
+    const Tensor& mask = context->input(3);
+    const Tensor& states = context->input(4);
+    const Tensor& workspace = context->input(5);
+    const Tensor& states_gradient = context->input(6);
+    const Tensor& final_state_gradient = context->input(7);
+    Problem problem;
+    OP_REQUIRES_OK(context,
+                   Describe(states, "states", initial_state, recurrent_kernel, recurrent_bias, mask, &problem));
+    const TensorShape states_shape = problem.frames_shape(problem.directions * problem.units);
+    OP_REQUIRES(context, states.shape() == states_shape && states_gradient.shape() == states_shape,
+                InvalidArgument("states and states_gradient must be ", states_shape.DebugString(), ", got ",
+                                states.shape().DebugString(), " and ", states_gradient.shape().DebugString()));
+    OP_REQUIRES(context, workspace.shape() == problem.workspace_shape(),
+                InvalidArgument("workspace must be ", problem.workspace_shape().DebugString(),
+                                " as ZooRecurrence made it, got ", workspace.shape().DebugString()));
+    OP_REQUIRES(context, final_state_gradient.shape() == initial_state.shape(),
+                InvalidArgument("final_state_gradient must be ", initial_state.shape().DebugString(), ", got ",
+                                final_state_gradient.shape().DebugString()));
+    Tensor *projected_gradient, *initial_state_gradient, *kernel_gradient, *bias_gradient;
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                0, problem.frames_shape(problem.directions * problem.gates * problem.units),
+                                &projected_gradient));
+    OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &initial_state_gradient));
+    OP_REQUIRES_OK(context, context->allocate_output(2, recurrent_kernel.shape(), &kernel_gradient));
+    OP_REQUIRES_OK(context, context->allocate_output(3, recurrent_bias.shape(), &bias_gradient));
+    const BackwardData data{initial_state.flat<float>().data(),      recurrent_kernel.flat<float>().data(),
+                            recurrent_bias.flat<float>().data(),     states.flat<float>().data(),
+                            workspace.flat<float>().data(),          states_gradient.flat<float>().data(),
+                            final_state_gradient.flat<float>().data(), projected_gradient->flat<float>().data(),
+                            initial_state_gradient->flat<float>().data(), kernel_gradient->flat<float>().data(),
+                            bias_gradient->flat<float>().data()};
+    if (problem.batch == 0) {
+      kernel_gradient->flat<float>().setZero();
+      bias_gradient->flat<float>().setZero();
+      return;
+    }
+    if (problem.cell == "lstm") {
+      Backward<LstmCell>(context, problem, data);
+    } else if (problem.cell == "gru") {
+      Backward<GruCell>(context, problem, data);
+    } else {
+      Backward<BasicCell>(context, problem, data);
+    }
+  }
+};
+
+using tensorflow::shape_inference::DimensionHandle;
 using tensorflow::shape_inference::InferenceContext;
 using tensorflow::shape_inference::ShapeHandle;
 
-// states: the sequences' shape with units as the last axis.
-absl::Status StatesShape(InferenceContext* context, ShapeHandle* states) {
-  ShapeHandle sequences;
-  TF_RETURN_IF_ERROR(context->WithRank(context->input(0), 3, &sequences));
-  return context->ReplaceDim(sequences, 2, context->Dim(context->input(/*recurrent_kernel=*/4), 1), states);
+// (batch, time, width) or (time, batch, width): `frames`' first two axes and `width`.
+absl::Status FramesShape(InferenceContext* context, ShapeHandle frames, DimensionHandle width, ShapeHandle* shape) {
+  TF_RETURN_IF_ERROR(context->WithRank(frames, 3, &frames));
+  return context->ReplaceDim(frames, 2, width, shape);
+}
+
+// The recurrent kernel's directions times `factor` times units.
+absl::Status Width(InferenceContext* context, ShapeHandle recurrent_kernel, bool gates, DimensionHandle* width) {
+  TF_RETURN_IF_ERROR(context->WithRank(recurrent_kernel, 3, &recurrent_kernel));
+  return context->Multiply(context->Dim(recurrent_kernel, 0), context->Dim(recurrent_kernel, gates ? 2 : 1), width);
+}
+
+absl::Status RecurrenceShape(InferenceContext* context) {
+  std::string cell;
+  bool time_major;
+  TF_RETURN_IF_ERROR(context->GetAttr("cell", &cell));
+  TF_RETURN_IF_ERROR(context->GetAttr("time_major", &time_major));
+  ShapeHandle projected, states;
+  TF_RETURN_IF_ERROR(context->WithRank(context->input(0), 3, &projected));
+  DimensionHandle width;
+  TF_RETURN_IF_ERROR(Width(context, context->input(2), false, &width));
+  TF_RETURN_IF_ERROR(FramesShape(context, projected, width, &states));
+  context->set_output(0, states);
+  context->set_output(1, context->input(1));
+  int64_t gates, state_count, workspace;
+  CellSizes(cell, &gates, &state_count, &workspace);
+  DimensionHandle work_width;
+  TF_RETURN_IF_ERROR(context->Multiply(context->Dim(context->input(2), 1), workspace, &work_width));
+  context->set_output(2, context->MakeShape({context->Dim(context->input(2), 0),
+                                             context->Dim(projected, time_major ? 0 : 1),
+                                             context->Dim(projected, time_major ? 1 : 0), work_width}));
+  return absl::OkStatus();
+}
+
+absl::Status RecurrenceGradShape(InferenceContext* context) {
+  ShapeHandle projected_gradient;
+  DimensionHandle width;
+  TF_RETURN_IF_ERROR(Width(context, context->input(1), true, &width));
+  TF_RETURN_IF_ERROR(FramesShape(context, context->input(4), width, &projected_gradient));
+  context->set_output(0, projected_gradient);
+  context->set_output(1, context->input(0));
+  context->set_output(2, context->input(1));
+  context->set_output(3, context->input(2));
+  return absl::OkStatus();
 }
 
 }  // namespace
 }  // namespace zoo
 
-REGISTER_OP("ZooBasicRnn")
-    .Input("sequences: float")
+REGISTER_OP("ZooRecurrence")
+    .Input("projected: float")
     .Input("initial_state: float")
-    .Input("kernel: float")
-    .Input("bias: float")
     .Input("recurrent_kernel: float")
+    .Input("recurrent_bias: float")
     .Input("mask: bool")
-    .Attr("activation: {'tanh', 'sigmoid', 'relu', 'linear'}")
-    .Attr("reverse: bool")
-    .Attr("time_major: bool")
+    .Attr("cell: {'basic', 'lstm', 'gru'}")
+    .Attr("activation: {'tanh', 'sigmoid', 'relu', 'linear'} = 'tanh'")
+    .Attr("reverse: bool = false")
+    .Attr("time_major: bool = false")
     .Output("states: float")
     .Output("final_state: float")
-    .SetShapeFn([](zoo::InferenceContext* context) {
-      zoo::ShapeHandle states;
-      TF_RETURN_IF_ERROR(zoo::StatesShape(context, &states));
-      context->set_output(0, states);
-      context->set_output(1, context->input(1));
-      return absl::OkStatus();
-    });
+    .Output("workspace: float")
+    .SetShapeFn(zoo::RecurrenceShape);
 
-REGISTER_OP("ZooBasicRnnGrad")
-    .Input("sequences: float")
+REGISTER_OP("ZooRecurrenceGrad")
     .Input("initial_state: float")
     .Input("recurrent_kernel: float")
-    .Input("states: float")
+    .Input("recurrent_bias: float")
     .Input("mask: bool")
+    .Input("states: float")
+    .Input("workspace: float")
     .Input("states_gradient: float")
     .Input("final_state_gradient: float")
-    .Attr("activation: {'tanh', 'sigmoid', 'relu', 'linear'}")
-    .Attr("reverse: bool")
-    .Attr("time_major: bool")
-    .Output("pre_activation_gradient: float")
+    .Attr("cell: {'basic', 'lstm', 'gru'}")
+    .Attr("activation: {'tanh', 'sigmoid', 'relu', 'linear'} = 'tanh'")
+    .Attr("reverse: bool = false")
+    .Attr("time_major: bool = false")
+    .Output("projected_gradient: float")
     .Output("initial_state_gradient: float")
-    .Output("kernel_gradient: float")
-    .Output("bias_gradient: float")
     .Output("recurrent_kernel_gradient: float")
-    .SetShapeFn([](zoo::InferenceContext* context) {
-      context->set_output(0, context->input(3));
-      context->set_output(1, context->input(1));
-      context->set_output(2, context->Matrix(context->Dim(context->input(0), 2), context->Dim(context->input(2), 1)));
-      context->set_output(3, context->Vector(context->Dim(context->input(2), 1)));
-      context->set_output(4, context->input(2));
-      return absl::OkStatus();
-    });
+    .Output("recurrent_bias_gradient: float")
+    .SetShapeFn(zoo::RecurrenceGradShape);
 
-REGISTER_KERNEL_BUILDER(Name("ZooBasicRnn").Device(tensorflow::DEVICE_CPU), zoo::ZooBasicRnn);
-REGISTER_KERNEL_BUILDER(Name("ZooBasicRnnGrad").Device(tensorflow::DEVICE_CPU), zoo::ZooBasicRnnGrad);
+REGISTER_KERNEL_BUILDER(Name("ZooRecurrence").Device(tensorflow::DEVICE_CPU), zoo::ZooRecurrence);
+REGISTER_KERNEL_BUILDER(Name("ZooRecurrenceGrad").Device(tensorflow::DEVICE_CPU), zoo::ZooRecurrenceGrad);

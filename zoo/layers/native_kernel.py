@@ -1,8 +1,10 @@
-"""The BasicRNN time loop as a compiled TensorFlow op (native_kernel.cc), for training on the CPU.
+"""The recurrent time loop of BasicRNN, LSTM and GRU as compiled TensorFlow ops (native_kernel.cc), for training on the CPU.
 
-`run_native_recurrence` has the contract of `zoo.layers.recurrence.run_recurrence`
-and computes the same equations; `BasicRNN` and `Bidirectional` call it when
-`usable` says so, and the TensorFlow-ops loop of recurrence.py otherwise. Only
+`run_native(cell, projected, ...)` runs the sequential part of a layer: the
+caller computes the input side, projected = x W + b for every frame, with one
+matmul, and the op runs the recurrence on it, both directions of a
+bidirectional layer in one call. Its gradient with respect to `projected` is
+the caller's way back to x, W and b through that matmul's own gradient. Only
 training uses it: inference graphs, which SavedModel export and TF Lite
 conversion trace, keep to TensorFlow's own ops, so they load with plain
 TensorFlow and run on phones.
@@ -29,7 +31,6 @@ import warnings
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-
 SOURCE = pathlib.Path(__file__).with_name("native_kernel.cc")
 SWITCH = "ZOO_NATIVE_KERNEL"
 
@@ -48,7 +49,7 @@ def cache_directory():
 
 def _warn_fallback(reason):
     warnings.warn(
-        f"zoo: could not build the native BasicRNN kernel ({reason}), so training uses the slower "
+        f"zoo: could not build the native recurrent kernel ({reason}), so training uses the slower "
         "TensorFlow-ops loop; set ZOO_NATIVE_KERNEL=0 to silence this.",
         RuntimeWarning,
         stacklevel=3,
@@ -104,7 +105,7 @@ def build():
     except OSError as error:
         _warn_fallback(f"cannot write to {path.parent}: {error.strerror}; set ZOO_CACHE_DIR to a writable folder")
         return None
-    print(f"zoo: building the native BasicRNN kernel into {path} (once per machine, under a minute)",
+    print(f"zoo: building the native recurrent kernel into {path} (once per machine, under a minute)",
           file=sys.stderr, flush=True)
     try:
         for architecture_flags in _ARCHITECTURE_FLAGS:
@@ -139,8 +140,7 @@ def library():
 def usable(sequences, training):
     """Whether this call can take the native op: float32 training on a CPU-only machine, outside XLA.
 
-    The activation is not checked here: the layers call either loop only for
-    `zoo.layers.recurrence.FAST_ACTIVATIONS`, which the op's attribute accepts.
+    The activation is not checked here: the basic cell's op takes tanh, sigmoid, relu and linear only.
     """
     if not training or os.environ.get(SWITCH, "1") == "0" or sequences.dtype != tf.float32:
         return False
@@ -153,19 +153,54 @@ def usable(sequences, training):
     return library() is not None
 
 
-def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, activation_name, mask=None,
-                          reverse=False, time_major=False):
-    """`zoo.layers.recurrence.run_recurrence` on the native op: same arguments, same results."""
+# The gate count G and state count S of each cell: projected has D*G*U
+# columns, a direction's states are S*U wide.
+GATES = {"basic": 1, "lstm": 4, "gru": 3}
+STATES = {"basic": 1, "lstm": 2, "gru": 1}
+
+
+def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=None, mask=None, reverse=False,
+               time_major=False, activation="tanh"):
+    """The recurrence of `cell` ("basic", "lstm" or "gru") over precomputed input projections, in one or two directions.
+
+    Args:
+        cell: "basic" (h = phi(p + h U)), "lstm" (Keras's gates i, f, c, o) or
+            "gru" (Keras's reset_after=True, gates z, r, h).
+        projected: (batch, time, D * G * U), or (time, batch, D * G * U) when
+            `time_major`: x_t W + b for every frame; direction d's G * U
+            columns are [d * G * U, (d + 1) * G * U), gates in Keras's order.
+        initial_state: (D, batch, S * U): h, or [h | c] for the LSTM, per direction.
+        recurrent_kernel: (D, U, G * U), Keras's recurrent_kernel per direction.
+        recurrent_bias: the GRU's (D, G * U) recurrent bias (Keras's bias[1]); None otherwise.
+        mask: bool (batch, time) ((time, batch) when `time_major`), False on
+            padding frames, which carry every state over; None if all frames are real.
+        reverse: direction 0 runs from the last frame to the first. Direction
+            1, when D = 2, always runs opposite to direction 0.
+        time_major: the layout of `projected`, `mask` and the returned states.
+        activation: the basic cell's phi: "tanh", "sigmoid", "relu" or "linear".
+
+    Returns:
+        (states, final_state): states (batch, time, D * U) in frame order for
+        both directions (direction d in columns [d * U, (d + 1) * U)), and
+        final_state (D, batch, S * U), the states after each direction's last
+        real frame. Differentiable with respect to projected, initial_state,
+        recurrent_kernel and recurrent_bias.
+    """
     operations = library()
-    sequences = tf.convert_to_tensor(sequences)
-    # An empty mask stands for "every frame is real".
+    # Plain tensors only: a variable read inside the custom gradient would need its own gradient path.
+    projected, initial_state, recurrent_kernel = (
+        tf.convert_to_tensor(t, tf.float32) for t in (projected, initial_state, recurrent_kernel)
+    )
+    biases = [] if recurrent_bias is None else [tf.convert_to_tensor(recurrent_bias, tf.float32)]
+    # An empty mask stands for "every frame is real", an empty bias for "none".
     mask = tf.zeros((0,), tf.bool) if mask is None else tf.cast(mask, tf.bool)
-    attributes = dict(activation=activation_name, reverse=reverse, time_major=time_major)
+    attributes = dict(cell=cell, activation=activation, reverse=reverse, time_major=time_major)
 
     @tf.custom_gradient
-    def recurrence(sequences, initial_state, kernel, bias, recurrent_kernel):
-        states, final_state = operations.zoo_basic_rnn(
-            sequences, initial_state, kernel, bias, recurrent_kernel, mask, **attributes
+    def recurrence(projected, initial_state, recurrent_kernel, *biases):
+        bias = biases[0] if biases else tf.zeros((tf.shape(recurrent_kernel)[0], 0))
+        states, final_state, workspace = operations.zoo_recurrence(
+            projected, initial_state, recurrent_kernel, bias, mask, **attributes
         )
 
         def gradient(states_gradient, final_state_gradient):
@@ -173,13 +208,25 @@ def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kern
                 states_gradient = tf.zeros_like(states)
             if final_state_gradient is None:
                 final_state_gradient = tf.zeros_like(final_state)
-            pre_activation_gradient, *weight_gradients = operations.zoo_basic_rnn_grad(
-                sequences, initial_state, recurrent_kernel, states, mask, states_gradient, final_state_gradient,
-                **attributes,
+            projected_gradient, initial_gradient, kernel_gradient, bias_gradient = operations.zoo_recurrence_grad(
+                initial_state, recurrent_kernel, bias, mask, states, workspace, states_gradient,
+                final_state_gradient, **attributes,
             )
-            # dx outside the op, where TensorFlow can prune it.
-            return (frames_gradient(pre_activation_gradient, kernel), *weight_gradients)
+            return (projected_gradient, initial_gradient, kernel_gradient, *([bias_gradient] if biases else []))
 
         return (states, final_state), gradient
 
-    return recurrence(sequences, *plain_weights(initial_state, kernel, bias, recurrent_kernel, sequences.dtype))
+    return recurrence(projected, initial_state, recurrent_kernel, *biases)
+
+
+def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, activation_name, mask=None,
+                          reverse=False, time_major=False):
+    """BasicRNN's old entry point, `zoo.layers.recurrence.run_recurrence`'s contract, on `run_native`."""
+    projected = tf.tensordot(sequences, kernel, 1)
+    if bias is not None:
+        projected += bias
+    states, final_state = run_native(
+        "basic", projected, initial_state[None], recurrent_kernel[None], mask=mask, reverse=reverse,
+        time_major=time_major, activation=activation_name,
+    )
+    return states, final_state[0]
