@@ -49,7 +49,7 @@ def run(sequences, directions, mask=None, time_major=False, training=False):
     """
     sequences = tf.convert_to_tensor(sequences)
     cells = [cell for cell, _, _ in directions]
-    kernel = tf.concat([cell.kernel for cell in cells], axis=-1)
+    kernel = tf.concat([tf.convert_to_tensor(cell.kernel) for cell in cells], axis=-1)
     bias = tf.concat([cell.input_bias() for cell in cells], axis=-1)
     projected = project(sequences, kernel, bias)
     initial_states = [[tf.convert_to_tensor(state) for state in states] for _, states, _ in directions]
@@ -73,10 +73,10 @@ def _run_native(projected, cells, initial_states, reverse, mask, time_major):
     cell = cells[0]
     recurrent_biases = [cell.recurrent_bias() for cell in cells]
     states, finals = native_kernel.run_native(
-        cell.native_name,
+        cell.NATIVE,
         projected,
         tf.stack([tf.concat(states, axis=-1) for states in initial_states]),
-        tf.stack([cell.recurrent_kernel for cell in cells]),
+        tf.stack([tf.convert_to_tensor(cell.recurrent_kernel) for cell in cells]),
         None if recurrent_biases[0] is None else tf.stack(recurrent_biases),
         mask=mask,
         reverse=reverse,
