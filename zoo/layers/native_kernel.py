@@ -217,16 +217,3 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         return (states, final_state), gradient
 
     return recurrence(projected, initial_state, recurrent_kernel, *biases)
-
-
-def run_native_recurrence(sequences, initial_state, kernel, bias, recurrent_kernel, activation_name, mask=None,
-                          reverse=False, time_major=False):
-    """BasicRNN's old entry point, `zoo.layers.recurrence.run_recurrence`'s contract, on `run_native`."""
-    projected = tf.tensordot(sequences, kernel, 1)
-    if bias is not None:
-        projected += bias
-    states, final_state = run_native(
-        "basic", projected, initial_state[None], recurrent_kernel[None], mask=mask, reverse=reverse,
-        time_major=time_major, activation=activation_name,
-    )
-    return states, final_state[0]
