@@ -61,6 +61,103 @@ using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 // A guess, not tuned: the benchmark's batch of 64 on two threads gives blocks of 32.
 constexpr int64_t kMinimumRowsPerBlock = 16;
 
+// The depth (rows times steps) of each product that sums the recurrent kernel's gradient.
+constexpr int64_t kGradientDepth = 256;
+
+// The recurrent products, rows x K times a K x N weight matrix that stays the
+// same for every step of a call. Eigen's general product would repack that
+// matrix on every step (a megabyte at 256 LSTM units); here it is packed once
+// per call, into panels of kPanel columns, each contiguous for every k, and
+// a register tile of kTileRows x kPanel outputs is summed over k. Each output
+// is summed over k in order, whatever the rows of a block, so a row's result
+// does not depend on how the batch is cut.
+using Packet = Eigen::internal::packet_traits<float>::type;
+constexpr int kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+constexpr int kPanel = 2 * kLanes;
+// As many accumulators as the vector registers allow: 32 with AVX-512, 16 below.
+constexpr int kTileRows = kLanes >= 16 ? 12 : 6;
+
+class PackedWeights {
+ public:
+  // B = weights (depth x columns, row-major), or its transpose when `transpose` (weights then columns x depth).
+  PackedWeights(const float* weights, int64_t depth, int64_t columns, bool transpose)
+      : depth_(depth), columns_(columns), panels_((columns + kPanel - 1) / kPanel),
+        data_(panels_ * depth * kPanel, 0.0f) {
+    for (int64_t panel = 0; panel < panels_; ++panel) {
+      float* out = data_.data() + panel * depth * kPanel;
+      const int64_t width = std::min<int64_t>(kPanel, columns - panel * kPanel);
+      for (int64_t k = 0; k < depth; ++k) {
+        for (int64_t j = 0; j < width; ++j) {
+          const int64_t column = panel * kPanel + j;
+          out[k * kPanel + j] = transpose ? weights[column * depth + k] : weights[k * columns + column];
+        }
+      }
+    }
+  }
+
+  // c (rows x columns, row stride ldc) = (or += when `accumulate`) a (rows x depth, row stride lda) B.
+  void Multiply(const float* a, int64_t lda, int64_t rows, float* c, int64_t ldc, bool accumulate) const {
+    for (int64_t first = 0; first < rows; first += kTileRows) {
+      const int64_t tile_rows = std::min<int64_t>(kTileRows, rows - first);
+      for (int64_t panel = 0; panel < panels_; ++panel) {
+        Tile(tile_rows, a + first * lda, lda, data_.data() + panel * depth_ * kPanel,
+             c + first * ldc + panel * kPanel, ldc, std::min<int64_t>(kPanel, columns_ - panel * kPanel),
+             accumulate);
+      }
+    }
+  }
+
+ private:
+  void Tile(int64_t rows, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t width,
+            bool accumulate) const {
+    switch (rows) {
+      case 12: return TileOf<12>(a, lda, panel, c, ldc, width, accumulate);
+      case 11: return TileOf<11>(a, lda, panel, c, ldc, width, accumulate);
+      case 10: return TileOf<10>(a, lda, panel, c, ldc, width, accumulate);
+      case 9: return TileOf<9>(a, lda, panel, c, ldc, width, accumulate);
+      case 8: return TileOf<8>(a, lda, panel, c, ldc, width, accumulate);
+      case 7: return TileOf<7>(a, lda, panel, c, ldc, width, accumulate);
+      case 6: return TileOf<6>(a, lda, panel, c, ldc, width, accumulate);
+      case 5: return TileOf<5>(a, lda, panel, c, ldc, width, accumulate);
+      case 4: return TileOf<4>(a, lda, panel, c, ldc, width, accumulate);
+      case 3: return TileOf<3>(a, lda, panel, c, ldc, width, accumulate);
+      case 2: return TileOf<2>(a, lda, panel, c, ldc, width, accumulate);
+      default: return TileOf<1>(a, lda, panel, c, ldc, width, accumulate);
+    }
+  }
+
+  template <int kRows>
+  void TileOf(const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t width,
+              bool accumulate) const {
+    using namespace Eigen::internal;
+    Packet low[kRows], high[kRows];
+    for (int r = 0; r < kRows; ++r) low[r] = high[r] = pset1<Packet>(0.0f);
+    for (int64_t k = 0; k < depth_; ++k) {
+      const Packet b_low = pload<Packet>(panel + k * kPanel), b_high = pload<Packet>(panel + k * kPanel + kLanes);
+      for (int r = 0; r < kRows; ++r) {
+        const Packet x = pset1<Packet>(a[r * lda + k]);
+        low[r] = pmadd(x, b_low, low[r]);
+        high[r] = pmadd(x, b_high, high[r]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r) {
+      float* out = c + r * ldc;
+      if (width == kPanel) {
+        pstoreu(out, accumulate ? padd(ploadu<Packet>(out), low[r]) : low[r]);
+        pstoreu(out + kLanes, accumulate ? padd(ploadu<Packet>(out + kLanes), high[r]) : high[r]);
+      } else {
+        alignas(64) float sums[kPanel];
+        pstore(sums, low[r]);
+        pstore(sums + kLanes, high[r]);
+        for (int64_t j = 0; j < width; ++j) out[j] = (accumulate ? out[j] : 0.0f) + sums[j];
+      }
+    }
+  }
+
+  int64_t depth_, columns_, panels_;
+  std::vector<float, Eigen::aligned_allocator<float>> data_;
+};
+
 enum class Activation { kTanh, kSigmoid, kRelu, kLinear };
 
 Activation ParseActivation(const std::string& name) {
@@ -335,7 +432,7 @@ void Forward(OpKernelContext* context, const Problem& problem, const ForwardData
   const Frames projected = problem.projected(), outputs = problem.outputs();
   ForEachBlock(context, problem, BlockCount(context, problem),
                [&](int64_t direction, int64_t, int64_t first_row, int64_t rows) {
-    const Eigen::Map<const Matrix> kernel(data.recurrent_kernel + direction * n * gu, n, gu);
+    const PackedWeights kernel(data.recurrent_kernel + direction * n * gu, n, gu, false);
     const CellConstants constants{n, problem.activation, data.recurrent_bias + direction * gu};
     const float* initial = data.initial_state + (direction * problem.batch + first_row) * su;
     Matrix a(rows, gu);
@@ -350,7 +447,7 @@ void Forward(OpKernelContext* context, const Problem& problem, const ForwardData
       float* h = data.states + outputs.offset(t, first_row) + direction * n;
       float* work = data.workspace + problem.work_offset(direction, t, first_row);
       const int64_t wu = Cell::kWorkspace * n;
-      a.noalias() = ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride)) * kernel;
+      kernel.Multiply(h_prev, h_stride, rows, a.data(), gu, false);
       for (int64_t row = 0; row < rows; ++row) {
         const float* row_h_prev = h_prev + row * h_stride;
         float* row_h = h + row * outputs.stride();
@@ -434,20 +531,30 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
   std::vector<Matrix> kernel_gradients(problem.directions * blocks);
   std::vector<Vector> bias_gradients(problem.directions * blocks);
   ForEachBlock(context, problem, blocks, [&](int64_t direction, int64_t block, int64_t first_row, int64_t rows) {
-    const Eigen::Map<const Matrix> kernel(data.recurrent_kernel + direction * n * gu, n, gu);
+    // U^T, for carry = dq U^T.
+    const PackedWeights kernel_transposed(data.recurrent_kernel + direction * n * gu, gu, n, true);
     const CellConstants constants{n, problem.activation, data.recurrent_bias + direction * gu};
-    Matrix& kernel_gradient = kernel_gradients[direction * blocks + block];
-    Vector& bias_gradient = bias_gradients[direction * blocks + block];
-    kernel_gradient.setZero(n, gu);
-    if (Cell::kSeparateDq) bias_gradient.setZero(gu);
     const int64_t state_offset = (direction * problem.batch + first_row) * su;
     const float* initial = data.initial_state + state_offset;
     // The carries end as the initial states' gradients: they live in that output.
     float* carry = data.initial_state_gradient + state_offset;
     std::memcpy(carry, data.final_state_gradient + state_offset, rows * su * sizeof(float));
     Rows carry_h(carry, rows, n, Eigen::OuterStride<>(su));
-    Matrix upstream(rows, n), separate_dq(Cell::kSeparateDq ? rows : 0, gu);
-    std::vector<char> real(rows);
+    // dU = sum_t h_{t-1}^T dq_t, one product per chunk of steps, stacked in step order: a product per step
+    // would read and write all of dU every step, one after the loop would keep every step's dq out of cache.
+    const int64_t chunk = std::max<int64_t>(1, kGradientDepth / rows);
+    Matrix previous_states(chunk * rows, n), dq(chunk * rows, gu), upstream(rows, n);
+    Matrix& kernel_gradient = kernel_gradients[direction * blocks + block];
+    Vector& bias_gradient = bias_gradients[direction * blocks + block];
+    kernel_gradient.setZero(n, gu);
+    if (Cell::kSeparateDq) bias_gradient.setZero(gu);
+    int64_t stacked = 0;  // steps in the chunk so far
+    const auto add_chunk = [&] {
+      const int64_t depth = stacked * rows;
+      kernel_gradient.noalias() += previous_states.topRows(depth).transpose() * dq.topRows(depth);
+      if (Cell::kSeparateDq) bias_gradient += dq.topRows(depth).colwise().sum();
+      stacked = 0;
+    };
     for (int64_t index = problem.time - 1; index >= 0; --index) {
       const int64_t t = problem.time_of(direction, index);
       const int64_t previous_t = index > 0 ? problem.time_of(direction, index - 1) : -1;
@@ -460,33 +567,34 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
                                       : initial + n;
       const int64_t c_stride = index > 0 ? wu : su;
       float* dp = data.projected_gradient + projected.offset(t, first_row) + direction * gu;
-      float* dq = Cell::kSeparateDq ? separate_dq.data() : dp;
-      const int64_t dq_stride = Cell::kSeparateDq ? gu : projected.stride();
+      float* step_dq = dq.data() + stacked * rows * gu;
+      previous_states.middleRows(stacked * rows, rows) = ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride));
       upstream = carry_h + ConstRows(data.states_gradient + outputs.offset(t, first_row) + direction * n, rows, n,
                                      Eigen::OuterStride<>(outputs.stride()));
       bool any_real = false;
       for (int64_t row = 0; row < rows; ++row) {
-        real[row] = problem.real(t, first_row + row);
-        any_real |= real[row];
         float* row_dp = dp + row * projected.stride();
-        float* row_dq = dq + row * dq_stride;
+        float* row_dq = step_dq + row * gu;
         float* row_carry = carry + row * su;
-        if (real[row]) {
+        if (problem.real(t, first_row + row)) {
+          any_real = true;
+          // dq = dp but for the GRU: then the cell writes both.
           Cell::Backward(constants, upstream.row(row).data(), h + row * outputs.stride(), h_prev + row * h_stride,
-                         c_prev + row * c_stride, work + row * wu, row_dp, row_dq, row_carry, row_carry + n);
+                         c_prev + row * c_stride, work + row * wu, Cell::kSeparateDq ? row_dp : row_dq, row_dq,
+                         row_carry, row_carry + n);
+          if (!Cell::kSeparateDq) std::memcpy(row_dp, row_dq, gu * sizeof(float));
         } else {
           // A padding frame passes dL/dh and dL/dc on unchanged and has no pre-activation.
           std::memset(row_dp, 0, gu * sizeof(float));
-          if (Cell::kSeparateDq) std::memset(row_dq, 0, gu * sizeof(float));
+          std::memset(row_dq, 0, gu * sizeof(float));
           std::memcpy(row_carry, upstream.row(row).data(), n * sizeof(float));
         }
       }
       if (!any_real) continue;
-      const ConstRows dq_rows(dq, rows, gu, Eigen::OuterStride<>(dq_stride));
-      carry_h.noalias() += dq_rows * kernel.transpose();
-      kernel_gradient.noalias() += ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride)).transpose() * dq_rows;
-      if (Cell::kSeparateDq) bias_gradient += dq_rows.colwise().sum();
+      kernel_transposed.Multiply(step_dq, gu, rows, carry, su, true);
+      if (++stacked == chunk) add_chunk();
     }
+    if (stacked > 0) add_chunk();
   });
   for (int64_t direction = 0; direction < problem.directions; ++direction) {
     Eigen::Map<Matrix> kernel_total(data.recurrent_kernel_gradient + direction * n * gu, n, gu);
