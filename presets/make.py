@@ -1,7 +1,7 @@
 """Turns a finished run folder of train.py into presets/NAME: weights, card, and the sha256 pinned in zoo/presets.py.
 
     python train.py --model g2p --out /tmp/g2p             # the preset's command, on the default dataset
-    python presets/make.py /tmp/g2p --commit 7a3a981       # the commit that trained it
+    python presets/make.py /tmp/g2p                        # the commit that trained it is in its config.json
     python presets/render.py                               # README's and docs' tables from the cards
 
 The preset keeps model.keras without its optimizer state, in float16 when the
@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
-from zoo import data, evaluation, presets, tasks
+from zoo import data, evaluation, models, presets, tasks
 from zoo.settings import Settings
 
 # What a card says about each default dataset: its unit, license, and the terms its license implies for weights.
@@ -134,8 +134,6 @@ def split_sizes(prepared):
 
 def update_pins(name, hashes):
     """Rewrites zoo/presets.py's SHA256 entry for `name`, keeping the entries in zoo.models.MODELS's order."""
-    from zoo import models
-
     source = pathlib.Path(presets.__file__)
     text = source.read_text()
     pins = dict(presets.SHA256)
@@ -152,7 +150,7 @@ def update_pins(name, hashes):
 def main(argv=None):
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_argument("run", type=pathlib.Path, help="a finished run folder of `python train.py --model NAME`")
-    arguments.add_argument("--commit", required=True, help="the commit of this repository that trained the run")
+    arguments.add_argument("--commit", help="the commit of this repository that trained the run (default: config.json's)")
     arguments.add_argument("--wall-seconds", type=float,
                            help="wall time of the whole command (default: metrics.json's time - config's start)")
     args = arguments.parse_args(argv)
@@ -160,8 +158,12 @@ def main(argv=None):
     config = json.loads((args.run / "config.json").read_text())
     run_metrics = json.loads((args.run / "metrics.json").read_text())
     name = config["model"]
-    if config["dataset"] != config["dataset"].split("/")[0] and name != "g2p":
-        sys.exit(f"{args.run} was trained on {config['dataset']}: a preset is trained on its default dataset.")
+    commit = args.commit or config.get("commit")
+    if not commit:
+        sys.exit(f"{args.run}/config.json records no commit (trained before train.py recorded it): pass --commit.")
+    if config["dataset"].split("/")[0] != models.get(name).default_dataset or config["settings"]["limit"]:
+        sys.exit(f"{args.run} was trained on {config['dataset']} (limit {config['settings']['limit']}): a preset is "
+                 "trained on all of its default dataset.")
     task = tasks.get(config["task"])
     settings = Settings(**config["settings"])
     prepared = data.prepare(task, settings, vocabularies=config["vocabularies"])
@@ -206,7 +208,7 @@ def main(argv=None):
         },
         "weights_dtype": "float16" if within else "float32",
         "command": f"python train.py --model {name}",
-        "commit": args.commit,
+        "commit": commit,
         "trained": config["started"],
         "epochs": config["recipe"].get("epochs", config["settings"]["epochs"]),
         "training_seconds": run_metrics["training_seconds"],
