@@ -12,6 +12,7 @@ machine, size and versions. A preset is remade only when its recipe changes.
 """
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -184,6 +185,8 @@ def main(argv=None):
     shutil.copyfile(args.run / "config.json", folder / "config.json")
     shutil.copyfile(args.run / "history.csv", folder / "history.csv")
 
+    with open(args.run / "history.csv", newline="") as file:
+        history = list(csv.DictReader(file))
     started = time.mktime(time.strptime(config["started"], "%Y-%m-%dT%H:%M:%S"))
     wall = args.wall_seconds or (args.run / "metrics.json").stat().st_mtime - started
     info = DATASETS[config["dataset"].split("/")[0]]
@@ -210,7 +213,8 @@ def main(argv=None):
         "command": f"python train.py --model {name}",
         "commit": commit,
         "trained": config["started"],
-        "epochs": config["recipe"].get("epochs", config["settings"]["epochs"]),
+        "epochs": len(history),
+        "best_epoch": 1 + int(np.argmin([float(row["val_loss"]) for row in history])),
         "training_seconds": run_metrics["training_seconds"],
         "wall_seconds": round(wall),
         "machine": machine(),

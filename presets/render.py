@@ -136,7 +136,7 @@ def card_page(card):
         f"- **Use:** `python evaluate.py {card['name']} --json` scores it; `python evaluate.py {card['name']} "
         "--input ...` runs it; `zoo.from_preset(\"" + card["name"] + "\")` loads it in Python.",
         f"- **Trained by:** `{card['command']}` at commit {card['commit']}, started {card['trained']}, "
-        f"{card['epochs']} epochs: {duration(card['training_seconds'])} of training, "
+        f"{card['epochs']} epochs (the weights of epoch {card['best_epoch']}, the best validation loss, kept): {duration(card['training_seconds'])} of training, "
         f"{duration(card['wall_seconds'])} for the whole command, on {card['machine']}.",
         f"- **Retrained:** {card['retrain']}.",
         f"- **File:** model.keras, {card['file_bytes']:,} bytes, {card['weights_dtype']} weights (loaded as "

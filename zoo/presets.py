@@ -7,7 +7,7 @@ and `from_preset` loads one in Python, as KerasHub's `from_preset` does:
     preset = zoo.from_preset("g2p")
     preset.model                       # the Keras model
     preset.vocabularies                # what turns text into its token ids
-    preset.predict(["zoology"])        # ["Z OW0 AA1 L AH0 JH IY0"]
+    preset.predict(["zoology"])        # [["z uw1 l ah0 jh iy0"]]
 
 Each preset's files are pinned by sha256 below, and checked whenever it is
 loaded: a corrupted or swapped file is an error, never silently wrong
@@ -29,6 +29,10 @@ PINNED_FILES = ("model.keras", "config.json")
 
 # sha256 of each preset's pinned files, written by presets/make.py when a preset is (re)trained.
 SHA256 = {
+    "g2p": {
+        "model.keras": "d83b8e3927313a4f880f9aaae8ccc3a6ab268a8cc3824540ca71eca45b192c95",
+        "config.json": "3d4185d9b425458cf4cc51fde2383a9388887c54daabda8b6e7e5fc7f042289a",
+    },
 }
 
 
@@ -107,6 +111,8 @@ def load_keras_model(path, compile=True):
     Keras answers "File not found" for a truncated model.keras; this says what is wrong instead.
     """
     import keras
+
+    import zoo.models  # noqa: F401  (registers the zoo's layers, which the file names, for deserialization)
 
     path = pathlib.Path(path)
     if not path.exists():
