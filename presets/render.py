@@ -29,14 +29,21 @@ NAMES = {
 }
 
 
-def number(metric, value):
+def number(metric, value, extra_digits=0):
+    """`value` as the tables show `metric`; `extra_digits` more where float16 and float32 stand side by side."""
     if value is None:
         return "-"
     if metric in ("word_error_rate", "phoneme_error_rate"):
-        return f"{100 * value:.1f}%"
+        return f"{100 * value:.{1 + extra_digits}f}%"
     if metric in ("bits_per_character", "perplexity"):
-        return f"{value:.2f}"
-    return f"{value:.3f}"
+        return f"{value:.{2 + extra_digits}f}"
+    return f"{value:.{3 + extra_digits}f}"
+
+
+def tolerance(metric, value):
+    if metric in ("word_error_rate", "phoneme_error_rate"):
+        return f"±{100 * value:g} points"
+    return f"±{value:g}"
 
 
 def cards():
@@ -94,8 +101,8 @@ def docs_page(all_cards):
     for card in all_cards:
         for metric, entry in card["metrics"].items():
             lines.append(
-                f"| `{card['name']}` | {NAMES[metric]} | {number(metric, entry['value'])} | "
-                f"{number(metric, entry['float32'])} | {entry['tolerance']:g} | "
+                f"| `{card['name']}` | {NAMES[metric]} | {number(metric, entry['value'], 2)} | "
+                f"{number(metric, entry['float32'], 2)} | {tolerance(metric, entry['tolerance'])} | "
                 f"{number(metric, entry['trivial_baseline'])} | {entry['scored']} |"
             )
     lines += [
@@ -128,8 +135,8 @@ def card_page(card):
     ]
     for metric, entry in card["metrics"].items():
         lines.append(
-            f"  - {NAMES[metric]} {number(metric, entry['value'])} (float32 {number(metric, entry['float32'])}; "
-            f"trivial baseline {number(metric, entry['trivial_baseline'])}; reproduced within ±{entry['tolerance']:g} "
+            f"  - {NAMES[metric]} {number(metric, entry['value'], 2)} (float32 {number(metric, entry['float32'], 2)}; "
+            f"trivial baseline {number(metric, entry['trivial_baseline'])}; reproduced within {tolerance(metric, entry['tolerance'])} "
             f"by tests/test_presets.py): {entry['scored']}."
         )
     lines += [
