@@ -190,7 +190,7 @@ class Task:
 
         What `evaluate.py RUN --input -` writes after each input line, tab-separated.
         """
-        raise NotImplementedError
+        raise ValueError(f"{config['model']}'s task answers no batch of texts: pass one --input at a time.")
 
     def stream_sequence(self, batches, config, length):
         """(inputs, true labels, label names) of the first sequence of `batches`, for `evaluate.py --stream`."""
