@@ -10,9 +10,15 @@
     python evaluate.py runs/framewise-... --export stream --quantize dynamic   # and its accuracy cost
     python evaluate.py runs/framewise-... --export onnx       # model.onnx (pip install -r requirements-onnx.txt)
 
+    python evaluate.py g2p --input zoology                    # a preset: trained, shipped in presets/
+    python evaluate.py g2p --input - < words.txt               # one word a line in, word<TAB>pronunciation out
+
 RUN is a run folder of train.py (its model.keras), its saved_model/ folder or
 a .tflite file in it (model*.tflite, or stream*.tflite, scored frame by
-frame); the run's config.json says what the model is.
+frame), or the name of a preset (presets/NAME; an existing path wins); the
+run's config.json says what the model is. A preset is checked against its
+pinned sha256 and used from a copy under ~/.cache/rnn-zoo ($ZOO_CACHE_DIR), where
+exports and plots are written.
 """
 
 import argparse
@@ -26,13 +32,14 @@ import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imp
 def parser():
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = arguments.add_argument
-    add("run", help="a run folder, its saved_model/ folder, or its model.tflite file")
+    add("run", help="a run folder, its saved_model/ folder, its model.tflite file, or a preset name")
     add("--dataset", help="score on this dataset instead of the run's (a builder name, a path, or tfds:NAME)")
     add("--data-dir", help="where TFDS keeps prepared datasets (default: the run's)")
     add("--split", choices=["train", "validation", "test"], default="test", help="split to score (default: %(default)s)")
     add("--json", action="store_true", help="print the metrics as JSON instead of a table")
     add("--beam", type=int, default=1, help="beam size for seq2seq decoding; 1 is greedy (default: %(default)s)")
-    add("--input", help="run on this text (text models) or .npz of features (time, dim) (frame models) instead")
+    add("--input", help="run on this text (text models) or .npz of features (time, dim) (frame models) instead; "
+        "- reads one text a line from standard input and writes input<TAB>output lines, batched")
     add("--length", type=int, default=200,
         help="characters to generate with char_lm --input; most frames of char_lm --stream (default: %(default)s)")
     add("--temperature", type=float, default=1.0,
@@ -49,9 +56,14 @@ def parser():
     return arguments
 
 
-def find_run(path):
-    """(kind, artifact path, run folder): kind is "keras", "saved_model" or "tflite"."""
-    path = pathlib.Path(path)
+def find_run(run):
+    """(kind, artifact path, run folder): kind is "keras", "saved_model" or "tflite".
+
+    `run` is a path, or a preset's name (`zoo.presets`), which resolves to its checked, writable copy.
+    """
+    from zoo import presets
+
+    path = presets.resolve(run) or pathlib.Path(run)
     if path.is_file() and path.suffix == ".tflite":
         return "tflite", path, path.parent
     if (path / "saved_model.pb").exists():
@@ -59,8 +71,8 @@ def find_run(path):
     if (path / "model.keras").exists():
         return "keras", path / "model.keras", path
     raise FileNotFoundError(
-        f"{path} is neither a finished run folder (with model.keras), a SavedModel folder, nor a .tflite file: "
-        "pass one of those (train.py prints the run folder)."
+        f"{path} is neither a finished run folder (with model.keras), a SavedModel folder, a .tflite file nor a "
+        f"preset ({', '.join(presets.names())}): pass one of those (train.py prints the run folder)."
     )
 
 
@@ -102,14 +114,47 @@ def run_on_input(kind, artifact, config, args):
         source = tf.saved_model.load(str(artifact))
         functions = {"serve": source.serve, "beam_search": getattr(source, "beam_search", None)}
     else:
-        import keras
+        from zoo.presets import load_keras_model
 
-        source = keras.saving.load_model(artifact)
+        source = load_keras_model(artifact)
         vocabularies = config["vocabularies"]
         vectorizers = data.vectorizers_from_vocabularies(vocabularies)
         endpoints = task.serving_functions(source, vectorizers, vocabularies, config["label_names"])
         functions = {name: function for name, (function, _) in endpoints.items()}
     task.run_input(functions, source, config, args)
+
+
+def escape(field):
+    """`field` with backslashes, tabs and newlines written as \\\\, \\t and \\n: one output line per input line."""
+    return field.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def predict_lines(kind, artifact, config, args):
+    """--input -: every line of standard input through the model, batched; writes input<TAB>output lines.
+
+    Every line is checked before any is run, so bad input stops the command before it writes anything.
+    """
+    from zoo import tasks
+    from zoo.presets import load_keras_model
+
+    if kind != "keras":
+        raise ValueError("--input - needs a run folder or a preset: it runs the Keras model in batches.")
+    task = tasks.get(config["task"])
+    if not task.text_input:
+        raise ValueError(f"{config['model']} takes frames, not lines of text: pass --input FEATURES.npz.")
+    lines = [line.rstrip("\r\n") for line in sys.stdin]
+    if not lines:
+        raise ValueError("--input - read no lines from standard input: pipe one input a line into it.")
+    for number, line in enumerate(lines, start=1):
+        try:
+            task.check_input(line)
+        except ValueError as error:
+            raise ValueError(f"line {number} of standard input: {one_line(error)}") from None
+    answers = task.predict_batch(load_keras_model(artifact), config, lines,
+                                 length=args.length, temperature=args.temperature, beam=args.beam)
+    sys.stdout.writelines(
+        "\t".join(escape(field) for field in [line, *answer]) + "\n" for line, answer in zip(lines, answers)
+    )
 
 
 def saved_model_with(signature, kind, artifact, run_folder, config):
@@ -123,9 +168,9 @@ def saved_model_with(signature, kind, artifact, run_folder, config):
         return saved_model
     if not (run_folder / "model.keras").exists():
         raise ValueError(f"{saved_model} has no {signature!r} endpoint and no model.keras is beside it to export again.")
-    import keras
+    from zoo.presets import load_keras_model
 
-    model = keras.saving.load_model(run_folder / "model.keras")
+    model = load_keras_model(run_folder / "model.keras")
     if signature == "step":
         streaming.state_size(model)  # Raises, saying why, for a model that cannot stream.
     print(f"Writing {run_folder / 'saved_model'} again from model.keras: it lacks the {signature!r} endpoint.",
@@ -178,10 +223,10 @@ def stream_demo(run_folder, config, prepared, args):
 
     path = run_folder / "stream.tflite"
     if not path.exists():
-        import keras
-
-        streaming.state_size(keras.saving.load_model(run_folder / "model.keras"))  # Raises, saying why.
-        raise ValueError(f"{path} is missing: write it with `python evaluate.py {run_folder} --export stream`.")
+        # A preset ships model.keras alone: its streaming file is written on first use.
+        saved_model = saved_model_with("step", "keras", run_folder / "model.keras", run_folder, config)
+        print(f"Writing {path} from {saved_model}.", file=sys.stderr)
+        export.export_tflite(saved_model, path, "step")
     step = export.tflite_interpreter(path).get_signature_runner("step")
     inputs = step.get_input_details()
     state = np.zeros(inputs["state"]["shape"], np.float32)
@@ -221,6 +266,8 @@ def main(argv=None):
 
     try:
         kind, artifact, run_folder = find_run(args.run)
+        # Files written beside the run (alignment plots) go to a preset's copy, not to a folder named after it.
+        args.run = str(run_folder)
         config_path = run_folder / "config.json"
         if not config_path.exists():
             raise FileNotFoundError(f"{config_path} is missing: keep the model beside its run's config.json.")
@@ -228,6 +275,9 @@ def main(argv=None):
             config = json.loads(config_path.read_text())
         except ValueError as error:
             raise ValueError(f"{config_path} is not JSON ({error}): copy it again from the run folder.") from None
+        if args.input == "-":
+            predict_lines(kind, artifact, config, args)
+            return 0
         if args.input is not None:
             run_on_input(kind, artifact, config, args)
             return 0
@@ -261,9 +311,9 @@ def main(argv=None):
                     "score on a dataset with the model's labels."
                 )
         if kind == "keras":
-            import keras
+            from zoo.presets import load_keras_model
 
-            metrics = evaluation.evaluate_keras(keras.saving.load_model(artifact), config, prepared, args.split, args.beam)
+            metrics = evaluation.evaluate_keras(load_keras_model(artifact), config, prepared, args.split, args.beam)
         elif kind == "saved_model":
             import tensorflow as tf
 

@@ -1,6 +1,7 @@
 """The `g2p` model against Phonetisaurus, the WFST baseline of grapheme-to-phoneme, on the same split.
 
     python bench/g2p.py runs/g2p-...                          # a run of train.py --model g2p
+    python bench/g2p.py g2p --beam 5                          # the shipped preset
     python bench/g2p.py runs/g2p-... runs/g2p-no-stress-... --beam 4
 
 For each run folder it trains Phonetisaurus (default settings: `phonetisaurus
@@ -30,7 +31,7 @@ PHONETISAURUS = "phonetisaurus==0.3.0"
 
 def parse_arguments():
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    arguments.add_argument("runs", nargs="+", help="run folders of train.py --model g2p")
+    arguments.add_argument("runs", nargs="+", help="run folders of train.py --model g2p, or the preset g2p")
     arguments.add_argument("--beam", type=int, default=1, help="beam size for the model; 1 is greedy (default: %(default)s)")
     arguments.add_argument("--work", default="runs/phonetisaurus",
                            help="where Phonetisaurus models are kept, one per dataset (default: %(default)s)")
@@ -90,17 +91,16 @@ def phonetisaurus_scores(dataset, work):
 
 def model_scores(run, beam):
     """The run's test WER and PER from its model.keras, and its parameters and training time."""
-    import keras
-
-    from zoo import data, evaluation, tasks
+    from zoo import data, evaluation, presets, tasks
     from zoo.settings import Settings
 
+    run = presets.resolve(run, writable=False) or pathlib.Path(run)
     config = json.loads((run / "config.json").read_text())
     settings = Settings(**config["settings"])
     settings.limit = None
     prepared = data.prepare(tasks.get(config["task"]), settings, vocabularies=config["vocabularies"])
     start = time.perf_counter()
-    scores = evaluation.evaluate_keras(keras.saving.load_model(run / "model.keras"), config, prepared, "test", beam)
+    scores = evaluation.evaluate_keras(presets.load_keras_model(run / "model.keras"), config, prepared, "test", beam)
     # A run whose own test scoring did not finish has no metrics.json, and no training time to show.
     metrics_path = run / "metrics.json"
     training_seconds = json.loads(metrics_path.read_text())["training_seconds"] if metrics_path.exists() else None
@@ -111,7 +111,7 @@ def model_scores(run, beam):
 def main():
     args = parse_arguments()
     rows = []
-    for run in map(pathlib.Path, args.runs):
+    for run in args.runs:
         config, scores = model_scores(run, args.beam)
         dataset = config["dataset"]
         decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"

@@ -343,6 +343,13 @@ def corrupt_config(folder, frame_run):
     return [folder / "model.tflite"]
 
 
+def truncated_model(folder, frame_run):
+    (folder / "config.json").write_bytes((frame_run / "config.json").read_bytes())
+    whole = (frame_run / "model.keras").read_bytes()
+    (folder / "model.keras").write_bytes(whole[: len(whole) // 2])
+    return [folder]
+
+
 def frames_of_dimension(dim):
     def arguments(folder, frame_run):
         np.savez(folder / "frames.npz", features=np.zeros((7, dim), np.float32))
@@ -356,6 +363,8 @@ BAD_EVALUATION_INPUT = {
     "not a run folder": (lambda folder, frame_run: [folder], "is neither a finished run folder"),
     "corrupt tflite": (corrupt_tflite, "is not a TF Lite model"),
     "corrupt config": (corrupt_config, "config.json is not JSON"),
+    # Keras itself answers "File not found" for a file that is there.
+    "truncated model.keras": (truncated_model, "is not a complete .keras file"),
     "frames of the wrong dimension": (frames_of_dimension(5), "the model takes (time, 4)"),
     "unknown flag": (lambda folder, frame_run: [frame_run, "--beams", "2"], "unrecognized arguments: --beams"),
     "beam of 0": (lambda folder, frame_run: [frame_run, "--beam", "0"], "--beam: must be a positive integer"),

@@ -7,3 +7,5 @@ import os
 # only switching oneDNN off removes it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from zoo.presets import from_preset  # noqa: E402  (after the environment above: it imports no TensorFlow itself)

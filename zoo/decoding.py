@@ -144,9 +144,19 @@ def generate(model, prime_ids, length, temperature):
 
     def sample(logits):
         log_probabilities = _allowed_log_probabilities(logits)
-        if isinstance(temperature, (int, float)) and temperature == 0:
+
+        def likeliest():
             return tf.argmax(log_probabilities, axis=-1, output_type=tf.int64)
-        return tf.random.categorical(log_probabilities / temperature, 1, dtype=tf.int64)[:, 0]
+
+        def drawn():
+            # The floor keeps the untaken branch of tf.cond free of a division by zero.
+            scale = tf.maximum(tf.cast(temperature, log_probabilities.dtype), 1e-6)
+            return tf.random.categorical(log_probabilities / scale, 1, dtype=tf.int64)[:, 0]
+
+        if isinstance(temperature, (int, float)):
+            return likeliest() if temperature == 0 else drawn()
+        # A tensor temperature (the SavedModel's input, evaluate.py --input) is known only when it runs.
+        return tf.cond(temperature > 0, drawn, likeliest)
 
     def step(index, logits, states, outputs):
         tokens = sample(logits)

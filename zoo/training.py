@@ -24,6 +24,7 @@ import os
 import pathlib
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -179,6 +180,19 @@ def library_versions():
         "tensorflow_datasets": tfds.__version__,
         "numpy": np.__version__,
     }
+
+
+def source_commit():
+    """The git commit of this checkout, "+changes" when files differ from it; None outside a git checkout."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=30, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                 capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if changed else "")
 
 
 def saved_epochs(out):
@@ -338,6 +352,7 @@ def start_run_folder(out, settings, spec, prepared, model, command, earlier, ove
         "vocabularies": prepared.vocabularies,
         "versions": library_versions(),
         "command": command,
+        "commit": source_commit(),
         "working_directory": os.getcwd(),
     }
     if earlier:

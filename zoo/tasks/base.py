@@ -27,6 +27,8 @@ MIN_WORD_COUNT = 2
 TEXT_STANDARDIZE = "lower_and_strip_punctuation"
 # Words are split at punctuation too (`datasets.pipeline.lower_and_split_punctuation`).
 WORD_STANDARDIZE = "lower_and_split_punctuation"
+# Texts per batch of `Task.predict_batch` (evaluate.py --input -).
+PREDICT_BATCH_SIZE = 64
 # Longest --input text: a model trained on sentences need not take a book, and the user meant a sentence.
 MAX_INPUT_CHARACTERS = 10_000
 
@@ -70,6 +72,8 @@ class Task:
         supports_beam: whether `--beam` applies (translation).
         onnx_signature: the SavedModel endpoint model.onnx holds: one with
             tensor inputs (ONNX has no string ops), by default `sequence`.
+        text_input: whether the model reads text, so that `evaluate.py --input -`
+            runs it on lines of standard input (`predict_batch`).
     """
 
     name: str
@@ -78,6 +82,7 @@ class Task:
     loop_accuracy: str | None = None
     supports_beam: bool = False
     onnx_signature: str = "sequence"
+    text_input: bool = True
 
     @property
     def data(self) -> datasets.tasks.Task:
@@ -179,6 +184,13 @@ class Task:
         `source` is the Keras model or the loaded SavedModel the functions come from.
         """
         raise NotImplementedError
+
+    def predict_batch(self, model, config, texts, length=200, temperature=1.0, beam=1):
+        """The answers of Keras `model` to raw `texts`, batched: one list of output fields per text.
+
+        What `evaluate.py RUN --input -` writes after each input line, tab-separated.
+        """
+        raise ValueError(f"{config['model']}'s task answers no batch of texts: pass one --input at a time.")
 
     def stream_sequence(self, batches, config, length):
         """(inputs, true labels, label names) of the first sequence of `batches`, for `evaluate.py --stream`."""

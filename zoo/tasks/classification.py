@@ -174,6 +174,19 @@ class TextClassification(base.Task):
         labels = np.concatenate([label.numpy() for _, label in prepared.batches[split]])
         return {"baseline_accuracy": float(np.mean(labels == majority))}
 
+    def predict_batch(self, model, config, texts, length=200, temperature=1.0, beam=1):
+        """[label, its probability formatted to 3 decimals] per text."""
+        from zoo.data import vectorizer_from_vocabulary
+
+        vectorizer = vectorizer_from_vocabulary(config["vocabularies"]["text"])
+        answers = []
+        for start in range(0, len(texts), base.PREDICT_BATCH_SIZE):
+            probabilities = model.predict_on_batch(vectorizer(tf.constant(texts[start : start + base.PREDICT_BATCH_SIZE])))
+            for row in np.asarray(probabilities):
+                label = int(np.argmax(row))
+                answers.append([config["label_names"][label], f"{row[label]:.3f}"])
+        return answers
+
     def run_input(self, functions, source, config, args):
         outputs = functions["serve"](tf.constant([args.input]))
         probabilities = outputs["probabilities"].numpy()[0]

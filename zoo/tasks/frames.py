@@ -48,6 +48,7 @@ class FrameLabelling(base.Task):
     loop_accuracy = "weighted"
     # Frames are tensors already: model.onnx takes any batch, as serving_default does.
     onnx_signature = "serving_default"
+    text_input = False
 
     def batches(self, loaded, vectorizers, settings):
         frames = np.concatenate([example["features"] for example in loaded.splits["train"].as_numpy_iterator()])

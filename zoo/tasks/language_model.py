@@ -102,6 +102,28 @@ class LanguageModelling(base.Task):
             total, count = total - np.log(unigram[ids]).sum(), count + ids.size
         return {"baseline_bits_per_character": metrics.language_model(total / count, count)["bits_per_character"]}
 
+    def predict_batch(self, model, config, texts, length=200, temperature=1.0, beam=1):
+        """[continuation of `length` tokens at `temperature`] per prime text.
+
+        Primes of the same number of tokens are generated together, so no row carries padding into its state.
+        """
+        from zoo.data import vectorizer_from_vocabulary
+
+        text = config["vocabularies"]["text"]
+        vectorizer = vectorizer_from_vocabulary(text)
+        token_ids = [vectorizer(tf.constant([prime])).numpy()[0] for prime in texts]
+        by_length = {}
+        for index, ids in enumerate(token_ids):
+            by_length.setdefault(len(ids), []).append(index)
+        answers = [None] * len(texts)
+        for indices in by_length.values():
+            for first in range(0, len(indices), base.PREDICT_BATCH_SIZE):
+                batch = indices[first : first + base.PREDICT_BATCH_SIZE]
+                ids = decoding.generate(model, tf.constant(np.stack([token_ids[i] for i in batch])), length, temperature)
+                for index, continuation in zip(batch, detokenize(ids, text["vocabulary"], text["tokens"]).numpy()):
+                    answers[index] = [continuation.decode("utf-8")]
+        return answers
+
     def run_input(self, functions, source, config, args):
         outputs = functions["serve"](tf.constant([args.input]), tf.constant(args.length), tf.constant(args.temperature))
         print(args.input + outputs["text"].numpy()[0].decode("utf-8"))

@@ -179,6 +179,28 @@ class Translation(base.Task):
         scores = score(prepared.loaded.several_references, target, sources, references, [answer] * len(references))
         return {f"baseline_{name}": value for name, value in scores.items() if isinstance(value, float)}
 
+    def predict_batch(self, model, config, texts, length=200, temperature=1.0, beam=1):
+        """[translation] per text, greedy or with beam search of width `beam`."""
+        from zoo.data import vectorizer_from_vocabulary
+
+        target = config["vocabularies"]["target"]
+        start, end = target_ids(target["vocabulary"])
+        vectorizer = vectorizer_from_vocabulary(config["vocabularies"]["source"])
+
+        def decode(source_ids):
+            if beam > 1:
+                return decoding.beam_search(model, source_ids, start, end, MAX_DECODE_LENGTH, beam, LENGTH_PENALTY)
+            return decoding.greedy_decode(model, source_ids, start, end, MAX_DECODE_LENGTH)
+
+        # One graph for every batch, as in `zoo.evaluation.KerasRunner.translate`.
+        decode = tf.function(decode, input_signature=[tf.TensorSpec([None, None], tf.int64)])
+        answers = []
+        for first in range(0, len(texts), base.PREDICT_BATCH_SIZE):
+            source_ids = tf.cast(vectorizer(tf.constant(texts[first : first + base.PREDICT_BATCH_SIZE])), tf.int64)
+            translations = detokenize(decode(source_ids), target["vocabulary"], target["tokens"])
+            answers += [[text.decode("utf-8")] for text in translations.numpy()]
+        return answers
+
     def run_input(self, functions, source, config, args):
         text = tf.constant([args.input])
         if args.beam > 1:

@@ -1,0 +1,175 @@
+"""Pretrained presets: a trained run folder of every named model, shipped in the repository under presets/NAME/.
+
+A preset name works wherever a run folder goes (`evaluate.py g2p --input zoology`),
+and `from_preset` loads one in Python, as KerasHub's `from_preset` does:
+
+    import zoo
+    preset = zoo.from_preset("g2p")
+    preset.model                       # the Keras model
+    preset.vocabularies                # what turns text into its token ids
+    preset.predict(["zoology"])        # [["z uw1 l ah0 jh iy0"]]
+
+Each preset's files are pinned by sha256 below, and checked whenever it is
+loaded: a corrupted or swapped file is an error, never silently wrong
+answers. An existing path always wins over a preset name.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PRESETS_DIR = ROOT / "presets"
+# The files of a preset that hold what it computes; card.json and history.csv only describe it.
+PINNED_FILES = ("model.keras", "config.json")
+
+# sha256 of each preset's pinned files, written by presets/make.py when a preset is (re)trained.
+SHA256 = {
+    "g2p": {
+        "model.keras": "d83b8e3927313a4f880f9aaae8ccc3a6ab268a8cc3824540ca71eca45b192c95",
+        "config.json": "3d4185d9b425458cf4cc51fde2383a9388887c54daabda8b6e7e5fc7f042289a",
+    },
+}
+
+
+class PresetError(ValueError):
+    """A preset or run folder that cannot be loaded, with the reason and the fix in one line."""
+
+
+def names():
+    """The preset names, in the order of zoo.models.MODELS."""
+    return list(SHA256)
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(name):
+    """presets/NAME after checking each pinned file's sha256; raises PresetError for a missing or changed file."""
+    folder = PRESETS_DIR / name
+    for file_name, expected in SHA256[name].items():
+        path = folder / file_name
+        if not path.exists():
+            raise PresetError(f"preset {name!r} lacks {path}: restore it with `git checkout -- {path}`.")
+        found = sha256(path)
+        if found != expected:
+            raise PresetError(
+                f"{path} has sha256 {found[:12]}..., not the pinned {expected[:12]}...: the file is corrupted or "
+                f"another model's; restore it with `git checkout -- {path}`."
+            )
+    return folder
+
+
+def cache_dir():
+    """Where presets are copied to be written beside (exports, alignment plots): $ZOO_CACHE_DIR or ~/.cache/rnn-zoo."""
+    return pathlib.Path(os.environ.get("ZOO_CACHE_DIR") or pathlib.Path.home() / ".cache" / "rnn-zoo")
+
+
+def working_copy(name):
+    """A writable run folder holding preset `name`'s verified files, so exports never write into the repository.
+
+    It is named by the model file's hash, so a retrained preset gets a new copy.
+    """
+    source = verify(name)
+    folder = cache_dir() / "presets" / f"{name}-{SHA256[name]['model.keras'][:12]}"
+    if not all((folder / file_name).exists() for file_name in PINNED_FILES):
+        folder.mkdir(parents=True, exist_ok=True)
+        for file_name in PINNED_FILES:
+            temporary = folder / f".{file_name}.partial"
+            shutil.copyfile(source / file_name, temporary)
+            temporary.replace(folder / file_name)
+    return folder
+
+
+def resolve(run, writable=True):
+    """The run folder (or artifact) that `run` names: an existing path as it is, else a preset's folder.
+
+    With `writable`, a preset resolves to its working copy (`working_copy`),
+    else to presets/NAME itself, after its hashes are checked. Returns None when
+    `run` is neither an existing path nor a preset name.
+    """
+    path = pathlib.Path(run)
+    if path.exists():
+        return path
+    if str(run) in SHA256:
+        return working_copy(str(run)) if writable else verify(str(run))
+    return None
+
+
+def load_keras_model(path, compile=True):
+    """keras.saving.load_model, with a one-line PresetError for a file that is not a whole .keras archive.
+
+    Keras answers "File not found" for a truncated model.keras; this says what is wrong instead.
+    """
+    import keras
+
+    import zoo.models  # noqa: F401  (registers the zoo's layers, which the file names, for deserialization)
+
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise PresetError(f"{path} does not exist: pass a run folder that holds model.keras.")
+    if not zipfile.is_zipfile(path):
+        raise PresetError(
+            f"{path} is not a complete .keras file ({path.stat().st_size:,} bytes; truncated or corrupted): "
+            "copy it again from where it was trained, or train again."
+        )
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise PresetError(f"{path} could not be read ({error}): copy it again, or train again.") from None
+
+
+@dataclasses.dataclass
+class Preset:
+    """A loaded preset or run folder: the Keras model and everything that turns raw input into its input."""
+
+    name: str
+    path: pathlib.Path
+    model: object
+    config: dict
+    card: dict | None
+
+    @property
+    def vocabularies(self):
+        return self.config["vocabularies"]
+
+    @property
+    def label_names(self):
+        return self.config["label_names"]
+
+    def predict(self, inputs, **options):
+        """The model's answers to a list of raw inputs (texts), as `evaluate.py RUN --input -` writes them.
+
+        Options: `length` and `temperature` (char_lm), `beam` (seq2seq, g2p).
+        Returns one list of output fields per input (sentiment: [label, probability]).
+        """
+        from zoo import tasks
+
+        return tasks.get(self.config["task"]).predict_batch(self.model, self.config, list(inputs), **options)
+
+
+def from_preset(name_or_path):
+    """The Preset that `name_or_path` names: a preset (see `names()`) or a run folder of train.py.
+
+    An existing path wins over a preset name. Raises PresetError, saying why,
+    for an unknown name or a corrupted file.
+    """
+    path = resolve(name_or_path, writable=False)
+    if path is None:
+        raise PresetError(f"{name_or_path!r} is neither a run folder nor a preset: pass a path or one of {names()}.")
+    config_path = path / "config.json"
+    if not config_path.exists():
+        raise PresetError(f"{config_path} is missing: a run folder holds config.json beside model.keras.")
+    card_path = path / "card.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else None
+    model = load_keras_model(path / "model.keras", compile=False)
+    return Preset(path.name, path, model, json.loads(config_path.read_text()), card)
