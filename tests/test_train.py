@@ -7,10 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import train
 from conftest import ROOT, run_script, write_frames_npz
@@ -214,3 +216,39 @@ def test_resumed_run_keeps_early_stopping_count_and_best_weights(tmp_path):
     assert history.epoch == [4, 5]
     for weights, best in zip(model.get_weights(), weights_by_epoch[2]):
         np.testing.assert_array_equal(weights, best)
+
+
+class BatchRecorder(keras.Model):
+    """A linear model that records the first column of every batch it trains on (run eagerly)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+        self.seen = []
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+    def train_step(self, data):
+        self.seen.append(data[0].numpy()[:, 0].astype(int).tolist())
+        return super().train_step(data)
+
+
+def shuffled_id_batches():
+    """12 ids in 3 batches, reshuffled every pass; a new dataset with the same seed draws the same orders."""
+    ids = tf.data.Dataset.range(12).shuffle(12, seed=1).batch(4)
+    return ids.map(lambda batch: (tf.cast(batch[:, None], "float32"), tf.zeros_like(batch, "float32")))
+
+
+def test_fit_trains_epoch_after_epoch_on_successive_passes_of_one_iterator():
+    passes = shuffled_id_batches()
+    expected = [[batch.numpy()[:, 0].astype(int).tolist() for batch, _ in passes] for _ in range(3)]
+    prepared = types.SimpleNamespace(batches={"train": shuffled_id_batches(), "validation": shuffled_id_batches()})
+    model = BatchRecorder()
+    model.compile("sgd", "mse", run_eagerly=True)
+    history, _ = training.fit(model, prepared, settings.Settings(epochs=3), callbacks=[], verbose=0)
+
+    assert len(history.history["loss"]) == 3
+    # Keras would make a new iterator at every epoch's start and one more at every epoch's end, dropping a
+    # shuffled order each time: epoch 2 trained on the third pass.
+    assert [model.seen[epoch * 3 : epoch * 3 + 3] for epoch in range(3)] == expected

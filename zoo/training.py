@@ -411,8 +411,9 @@ def fit(model, prepared, settings, callbacks, strategy=None, initial_epoch=0, ve
     """Trains `model` on `prepared`'s training batches, validating every epoch.
 
     `model.fit` on one device; `distribute.CustomLoop` under the strategies
-    that need it. `steps_per_epoch` makes every epoch that many batches,
-    passing over the training data as often as it takes (`model.fit` only).
+    that need it. Each epoch is one pass over the training data, or, with
+    `steps_per_epoch`, that many batches, passing over the data as often as
+    it takes (`model.fit` only).
     Returns (the `keras.callbacks.History`, the `CustomLoop` or None).
     """
     if settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES:
@@ -427,6 +428,13 @@ def fit(model, prepared, settings, callbacks, strategy=None, initial_epoch=0, ve
         )
         return history, loop
     train_batches = prepared.batches["train"]
+    if steps_per_epoch is None and train_batches.cardinality() > 0:
+        # Over data of known length Keras makes a new iterator at every epoch's start and another at its end,
+        # which the next start deletes: that deletion blocked the first step of some epochs of the g2p run for
+        # up to 44 s, and each dropped iterator used up a shuffled order. Repeated, one iterator serves every
+        # epoch, each epoch one whole pass (the repeat starts the next shuffled order), and the next epoch's
+        # first batches are ready during validation.
+        steps_per_epoch = int(train_batches.cardinality())
     if steps_per_epoch is not None:
         train_batches = train_batches.repeat()
     history = model.fit(
