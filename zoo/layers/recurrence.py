@@ -27,6 +27,10 @@ from zoo.layers import native_kernel
 # and more steps per iteration make a larger graph. Measured best of 4, 8 and 16
 # for the basic cell.
 BLOCK = 8
+# With a static batch of one (model.tflite), where the loop keeps one state per
+# block (`_loop_and_replay`): longer blocks copy less per iteration but pad
+# short sequences more.
+SEQUENCE_BLOCK = 32
 
 
 def run(sequences, directions, mask=None, time_major=False, training=False):
@@ -89,7 +93,7 @@ def _run_native(projected, cells, initial_states, reverse, mask, time_major):
             for index, output in enumerate(outputs)]
 
 
-def scan(projected, cells, initial_states, reverses, mask=None, time_major=False, block=BLOCK):
+def scan(projected, cells, initial_states, reverses, mask=None, time_major=False, block=None):
     """The loop of TensorFlow ops: `run` after the projection, for inference and training off the native op.
 
     Args:
@@ -106,9 +110,12 @@ def scan(projected, cells, initial_states, reverses, mask=None, time_major=False
     - a block's inputs are read with `tf.gather` at the loop index: in LiteRT a
       slice at a run-time index has an output of dynamic shape, which makes
       every later op of the loop body allocate and prepare again each iteration;
-    - the outputs leave through `_Outputs` (see there).
+    - the outputs leave through a TensorArray, or, with a static batch of
+      one, are replayed after the loop (`_loop_and_replay`).
     """
     frames = projected if time_major else tf.transpose(projected, [1, 0, 2])
+    if block is None:
+        block = SEQUENCE_BLOCK if frames.shape[1] == 1 else BLOCK
     dtype = projected.dtype
     length = tf.shape(frames)[0]
     static_length = frames.shape[0]
@@ -189,48 +196,61 @@ def _loop(steps, inputs, masks, block, iterations, initial_states, cells, dtype)
 
     input_blocks = [in_blocks(direction) for direction in inputs]
     mask_blocks = [in_blocks(direction) for direction in masks]
-    outputs = _Outputs(iterations, block, tf.shape(inputs[0])[1], [cell.units for cell in cells], dtype,
-                       batch_of_one=inputs[0].shape[1] == 1)
+    if inputs[0].shape[1] == 1:
+        return _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype)
 
-    def body(index, states, buffers):
+    def body(index, states, arrays):
         block_frames = [tf.unstack(tf.gather(direction, index), num=block) for direction in input_blocks]
         block_masks = [tf.unstack(tf.gather(direction, index), num=block) for direction in mask_blocks]
         states, written = steps(states, block_frames, block_masks)
-        return index + 1, states, outputs.write(buffers, index, written)
+        return index + 1, states, [array.write(index, tf.stack(outputs)) for array, outputs in zip(arrays, written)]
 
-    _, final_states, buffers = tf.while_loop(
-        lambda index, *_: index < iterations, body, (tf.constant(0), initial_states, outputs.buffers())
+    # Written once per iteration at the loop index and read after the loop: what tf2onnx turns into a scan output.
+    arrays = [tf.TensorArray(dtype, size=iterations, element_shape=(block, None, cell.units)) for cell in cells]
+    _, final_states, arrays = tf.while_loop(
+        lambda index, *_: index < iterations, body, (tf.constant(0), initial_states, arrays)
     )
-    return final_states, outputs.read(buffers)
-class _Outputs:
-    """Where the loop's outputs go: one buffer per direction, written once per iteration.
+    batch = tf.shape(inputs[0])[1]
+    return final_states, [tf.reshape(array.stack(), [iterations * block, batch, cell.units])
+                          for array, cell in zip(arrays, cells)]
 
-    A TensorArray, written at the loop index and read after the loop, is what
-    tf2onnx turns into an ONNX scan output. With a static batch of one (the
-    `sequence` signature that model.tflite is converted from), a buffer of all
-    the states updated with `tf.where` instead: TF Lite lowers a TensorArray to
-    ops of dynamic shape, while `tf.where` keeps the buffer's shape static.
+
+def _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype):
+    """The loop for a static batch of one (model.tflite's `sequence` signature), at a cost linear in the length.
+
+    TF Lite lowers a TensorArray to ops of dynamic shape, and LiteRT's WHILE
+    copies every loop variable at every iteration (an in-place
+    DYNAMIC_UPDATE_SLICE is refused on a subgraph's input), so a buffer of all
+    the states would cost the square of the length. The loop keeps only the
+    states at the start of each block (`tf.where` against a range keeps their
+    buffer's shape static); after it, one unrolled block replays every block
+    at once from those states, each block a row of one batch. Every step runs
+    twice, the second time batched, and what each iteration copies is one
+    state per block: 1/block of all the states.
     """
+    rows = tf.range(iterations)[:, None, None]
 
-    def __init__(self, iterations, block, batch, widths, dtype, batch_of_one):
-        self.iterations, self.block, self.batch, self.widths = iterations, block, batch, widths
-        self.dtype, self.batch_of_one = dtype, batch_of_one
+    def body(index, states, starts):
+        starts = [[tf.where(tf.equal(rows, index), state[None], start) for start, state in zip(kept, direction)]
+                  for kept, direction in zip(starts, states)]
+        block_frames = [tf.unstack(tf.gather(direction, index), num=block) for direction in input_blocks]
+        block_masks = [tf.unstack(tf.gather(direction, index), num=block) for direction in mask_blocks]
+        states, _ = steps(states, block_frames, block_masks)
+        return index + 1, states, starts
 
-    def buffers(self):
-        if self.batch_of_one:
-            return [tf.zeros([self.iterations, self.block, 1, width], self.dtype) for width in self.widths]
-        return [tf.TensorArray(self.dtype, size=self.iterations, element_shape=(self.block, None, width))
-                for width in self.widths]
+    starts = [[tf.zeros([iterations, 1, state.shape[-1]], dtype) for state in states] for states in initial_states]
+    _, final_states, starts = tf.while_loop(
+        lambda index, *_: index < iterations, body, (tf.constant(0), initial_states, starts)
+    )
 
-    def write(self, buffers, index, written):
-        if self.batch_of_one:
-            is_slot = tf.equal(tf.range(self.iterations)[:, None, None, None], index)
-            return [tf.where(is_slot, tf.expand_dims(tf.stack(outputs), 0), buffer)
-                    for buffer, outputs in zip(buffers, written)]
-        return [array.write(index, tf.stack(outputs)) for array, outputs in zip(buffers, written)]
+    def blocks_as_batch(tensor):
+        """(iterations, block, 1, ...) -> `block` tensors (iterations, ...): step k of every block side by side."""
+        tensor = tf.transpose(tensor, [1, 0] + list(range(2, len(tensor.shape))))
+        return tf.unstack(tf.reshape(tensor, tf.concat([[block, iterations], tf.shape(tensor)[3:]], 0)), num=block)
 
-    def read(self, buffers):
-        if not self.batch_of_one:
-            buffers = [array.stack() for array in buffers]
-        return [tf.reshape(buffer, [self.iterations * self.block, self.batch, width])
-                for buffer, width in zip(buffers, self.widths)]
+    replay_states = [[tf.reshape(start, [iterations, start.shape[-1]]) for start in kept] for kept in starts]
+    _, written = steps(replay_states, [blocks_as_batch(direction) for direction in input_blocks],
+                       [blocks_as_batch(direction) for direction in mask_blocks])
+    outputs = [tf.reshape(tf.transpose(tf.stack(direction), [1, 0, 2]), [iterations * block, 1, -1])
+               for direction in written]
+    return final_states, outputs
