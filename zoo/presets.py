@@ -29,9 +29,33 @@ PINNED_FILES = ("model.keras", "config.json")
 
 # sha256 of each preset's pinned files, written by presets/make.py when a preset is (re)trained.
 SHA256 = {
+    "sentiment": {
+        "model.keras": "08edc522f8b7905836cd4a2ee7f8c0df749d315c19728116d2481a986a99de28",
+        "config.json": "00fe59602093827cd8d2e1cb164f80c1064e0c684c93564fe39aaa4d3d02bf9f",
+    },
+    "framewise": {
+        "model.keras": "5bc1b4166cdb1f9beddceb9a76da66521ed80d13744e53316fc1adc3a6dd4ac9",
+        "config.json": "8b077ba564789363ee7a268e487b6d608557442f5e36db5236f8d61212788b08",
+    },
+    "dense_birnn_dense": {
+        "model.keras": "391411eed1cb91213018c650c69b0189ca71e71d978327e4f66d475d54696e84",
+        "config.json": "b58daca3a2c0051e7b6bed1b1d7eaf178b909b9cdf87ec59a6317811922bca3a",
+    },
+    "window_ffn": {
+        "model.keras": "44a085b0b1f9280f127ff1d9d3a16c02366f9e6815c2194b53607acea6fd9cc9",
+        "config.json": "2895d67a73cc80e44c682630a2249479a18d8723473ad9e15e26d7ec304462b6",
+    },
+    "seq2seq": {
+        "model.keras": "4052c5807b7e3d55579b1d4b81fefb11e868a1aa952f0ed06f8c74320a16c3f0",
+        "config.json": "bbe25eb8a69b7ec2e2dda0d3d760dc4fb362fb47d6c504728b2eb3d58e556e54",
+    },
     "g2p": {
         "model.keras": "d83b8e3927313a4f880f9aaae8ccc3a6ab268a8cc3824540ca71eca45b192c95",
         "config.json": "3d4185d9b425458cf4cc51fde2383a9388887c54daabda8b6e7e5fc7f042289a",
+    },
+    "char_lm": {
+        "model.keras": "afd29414566e6451f241b645fce97e5e32748ec5be655c0264aff6f24d5418f0",
+        "config.json": "27d7ea4ce2ae4af615d8aa9879672bad3e5c4f6cf68b831ad510c0a2bbe70b73",
     },
 }
 
