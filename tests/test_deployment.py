@@ -320,3 +320,15 @@ def test_bad_deployment_flags_exit_2(run_of, arguments, message, capsys):
         evaluate.main([str(run_of("framewise_stream")), *arguments])
     assert exit.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["framewise", "framewise_stream_lstm"])
+def test_model_tflite_agrees_with_keras_on_a_long_sequence(run_of, name):
+    """Past 8 blocks of 32 frames model.tflite replays its blocks from their first states (recurrence._replay)."""
+    run = run_of(name)
+    model, _ = load_run(run)
+    frames = np.random.default_rng(3).normal(size=(1, 300, model.inputs[0].shape[-1])).astype("float32")
+    frames[0, 150] = 0.0  # padding inside the sequence: the state must carry over it
+    sequence = export.tflite_interpreter(run / "model.tflite").get_signature_runner("sequence")
+    difference = np.abs(sequence(frames=frames)["probabilities"] - model(frames).numpy()).max()
+    assert difference <= TOLERANCE, f"{name}: max abs diff {difference:.2e}"

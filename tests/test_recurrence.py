@@ -174,7 +174,7 @@ CELL_LAYERS = {"basic": BasicRNN, "lstm": LSTM, "gru": GRU}
 
 @pytest.mark.parametrize("cell", list(CELL_LAYERS))
 @pytest.mark.parametrize("static_batch", [True, False])
-@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 17, 32, 33, 70])
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 17, 32, 33, 70, 300])
 def test_inference_loop_matches_the_numpy_reference(cell, length, static_batch):
     """Whole blocks and not, no frames at all, both directions, a mask with gaps, initial states, and the static
     batch of one (model.tflite's signature, which keeps its states in a buffer instead of a TensorArray)."""
