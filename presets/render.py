@@ -145,6 +145,7 @@ def card_page(card):
         f"- **Trained by:** `{card['command']}` at commit {card['commit']}, started {card['trained']}, "
         f"{card['epochs']} epochs (the weights of epoch {card['best_epoch']}, the best validation loss, kept): {duration(card['training_seconds'])} of training, "
         f"{duration(card['wall_seconds'])} for the whole command, on {card['machine']}.",
+        *([f"- **Note:** {card['note']}."] if card.get("note") else []),
         f"- **Retrained:** {card['retrain']}.",
         f"- **File:** model.keras, {card['file_bytes']:,} bytes, {card['weights_dtype']} weights (loaded as "
         "float32), no optimizer state; its sha256 is pinned in zoo/presets.py and checked at every load.",
