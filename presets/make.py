@@ -133,6 +133,16 @@ def split_sizes(prepared):
     return {split: sum(1 for _ in prepared.loaded.splits[split]) for split in ("train", "validation", "test")}
 
 
+def time_budget_note(config, epochs):
+    """Why a run under a time budget trained the epochs it did, or None without one."""
+    budget = config["settings"].get("time_budget")
+    if budget is None:
+        return None
+    return (f"its {budget:g}-minute time budget plans the epochs from the machine's pace, so how busy the machine "
+            f"was decided the {epochs} epochs here: a quieter or faster one trains more and scores better "
+            "(docs/results.md)")
+
+
 def update_pins(name, hashes):
     """Rewrites zoo/presets.py's SHA256 entry for `name`, keeping the entries in zoo.models.MODELS's order."""
     source = pathlib.Path(presets.__file__)
@@ -221,6 +231,7 @@ def main(argv=None):
         "parameters": config["parameters"],
         "file_bytes": (folder / "model.keras").stat().st_size,
         "versions": config["versions"],
+        "note": time_budget_note(config, len(history)),
         "retrain": "only when the model's recipe (its defaults or its data) changes; then run the command and "
         "presets/make.py again",
     }

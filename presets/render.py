@@ -94,6 +94,15 @@ def docs_page(all_cards):
         "Rendered from presets/*/card.json by `python presets/render.py`; do not edit by hand.",
         "Each preset is `python train.py --model NAME` on its default dataset's training split, scored on the test",
         "split. `tests/test_presets.py` loads each, checks its sha256 and scores it again within the tolerance below.",
+        "A preset folder holds model.keras (no optimizer state; float16 weights where the float16 file scores within",
+        "the tolerance of the float32 model, as every one here does), config.json, history.csv, card.json and the",
+        "card rendered as README.md. To retrain one, when its recipe changes:",
+        "",
+        "```bash",
+        "python train.py --model NAME --out /tmp/NAME",
+        "python presets/make.py /tmp/NAME     # writes presets/NAME and pins its sha256 in zoo/presets.py",
+        "python presets/render.py             # README's table, this page and the cards' pages",
+        "```",
         "",
         "| preset | metric | preset file | float32 before storing | tolerance | trivial baseline | how it is scored |",
         "|---|---|---:|---:|---:|---:|---|",
@@ -145,6 +154,7 @@ def card_page(card):
         f"- **Trained by:** `{card['command']}` at commit {card['commit']}, started {card['trained']}, "
         f"{card['epochs']} epochs (the weights of epoch {card['best_epoch']}, the best validation loss, kept): {duration(card['training_seconds'])} of training, "
         f"{duration(card['wall_seconds'])} for the whole command, on {card['machine']}.",
+        *([f"- **Note:** {card['note']}."] if card.get("note") else []),
         f"- **Retrained:** {card['retrain']}.",
         f"- **File:** model.keras, {card['file_bytes']:,} bytes, {card['weights_dtype']} weights (loaded as "
         "float32), no optimizer state; its sha256 is pinned in zoo/presets.py and checked at every load.",
