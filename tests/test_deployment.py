@@ -324,7 +324,7 @@ def test_bad_deployment_flags_exit_2(run_of, arguments, message, capsys):
 
 @pytest.mark.parametrize("name", ["framewise", "framewise_stream_lstm"])
 def test_model_tflite_agrees_with_keras_on_a_long_sequence(run_of, name):
-    """Past 8 blocks of 32 frames model.tflite replays its blocks from their first states (recurrence._replay)."""
+    """model.tflite replays its blocks of 32 frames from their first states (recurrence._loop_and_replay)."""
     run = run_of(name)
     model, _ = load_run(run)
     frames = np.random.default_rng(3).normal(size=(1, 300, model.inputs[0].shape[-1])).astype("float32")

@@ -50,8 +50,8 @@ SHA256 = {
         "config.json": "bbe25eb8a69b7ec2e2dda0d3d760dc4fb362fb47d6c504728b2eb3d58e556e54",
     },
     "g2p": {
-        "model.keras": "d83b8e3927313a4f880f9aaae8ccc3a6ab268a8cc3824540ca71eca45b192c95",
-        "config.json": "3d4185d9b425458cf4cc51fde2383a9388887c54daabda8b6e7e5fc7f042289a",
+        "model.keras": "f35f44fe4f181f0998c361a530e2944f9e4c3ea75cc2c5cd4b7bb8ded2ef6cb9",
+        "config.json": "822a348423a88b25575c4e43ce331b11fa6372f4e574c8fee373873ad81cd929",
     },
     "char_lm": {
         "model.keras": "afd29414566e6451f241b645fce97e5e32748ec5be655c0264aff6f24d5418f0",

@@ -31,9 +31,6 @@ BLOCK = 8
 # block (`_loop_and_replay`): longer blocks copy less per iteration but pad
 # short sequences more.
 SEQUENCE_BLOCK = 32
-# Blocks up to which that loop keeps every state instead (cheaper for short
-# sequences, whose buffer is small): measured in bench/tflite_length.py.
-REPLAY_AFTER = 8
 
 
 def run(sequences, directions, mask=None, time_major=False, training=False):
@@ -224,42 +221,15 @@ def _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initia
     TF Lite lowers a TensorArray to ops of dynamic shape, and LiteRT's WHILE
     copies every loop variable at every iteration (an in-place
     DYNAMIC_UPDATE_SLICE is refused on a subgraph's input), so a buffer of all
-    the states costs the square of the length. Up to `REPLAY_AFTER` blocks the
-    loop carries that buffer anyway, which is cheapest there. Longer
-    sequences keep only the states at the start of each block (`tf.where`
-    against a range keeps their buffer's shape static); after the loop, one
-    unrolled block replays every block at once from those states, each block
-    a row of one batch. Every step runs twice, the second time batched, and
-    what each iteration copies is one state per block: 1/block of all the states.
+    the states would cost the square of the length. The loop keeps only the
+    states at the start of each block (`tf.where` against a range keeps their
+    buffer's shape static); after it, one unrolled block replays every block
+    at once from those states, each block a row of one batch. Every step runs
+    twice, the second time batched, and what each iteration copies is one
+    state per block: 1/block of all the states. (Choosing a loop that keeps
+    every state for short sequences, with `tf.cond`, was slower at every
+    length in LiteRT: bench/tflite_length.py.)
     """
-    return tf.cond(
-        iterations <= REPLAY_AFTER,
-        lambda: _loop_keeping_states(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype),
-        lambda: _replay(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype),
-    )
-
-
-def _loop_keeping_states(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype):
-    """Every state of a batch of one in a buffer (iterations, block, 1, units) updated with `tf.where`."""
-    slots = tf.range(iterations)[:, None, None, None]
-
-    def body(index, states, buffers):
-        block_frames = [tf.unstack(tf.gather(direction, index), num=block) for direction in input_blocks]
-        block_masks = [tf.unstack(tf.gather(direction, index), num=block) for direction in mask_blocks]
-        states, written = steps(states, block_frames, block_masks)
-        buffers = [tf.where(tf.equal(slots, index), tf.stack(outputs)[None], buffer)
-                   for buffer, outputs in zip(buffers, written)]
-        return index + 1, states, buffers
-
-    buffers = [tf.zeros([iterations, block, 1, states[0].shape[-1]], dtype) for states in initial_states]
-    _, final_states, buffers = tf.while_loop(
-        lambda index, *_: index < iterations, body, (tf.constant(0), initial_states, buffers)
-    )
-    return final_states, [tf.reshape(buffer, [iterations * block, 1, buffer.shape[-1]]) for buffer in buffers]
-
-
-def _replay(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype):
-    """Block starts through the loop, then every block replayed at once (see `_loop_and_replay`)."""
     rows = tf.range(iterations)[:, None, None]
 
     def body(index, states, starts):
