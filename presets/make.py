@@ -134,10 +134,13 @@ def split_sizes(prepared):
 
 
 def time_budget_note(config, epochs):
-    """Why a run under a time budget trained the epochs it did, or None without one."""
+    """Why a run under a time budget trained the epochs it did, or None without one (or when it did not bind)."""
     budget = config["settings"].get("time_budget")
     if budget is None:
         return None
+    if epochs >= config.get("recipe", {}).get("epochs", epochs + 1):
+        return (f"its {budget:g}-minute time budget did not bind: it trained all {epochs} epochs of the recipe's "
+                "step budget")
     return (f"its {budget:g}-minute time budget plans the epochs from the machine's pace, so how busy the machine "
             f"was decided the {epochs} epochs here: a quieter or faster one trains more and scores better "
             "(docs/results.md)")
