@@ -80,7 +80,7 @@ def parser():
         f"; {name}: {spec.defaults['cell']}" for name, spec in models.MODELS.items() if "cell" in spec.defaults
     )
     add("--cell", choices=models.CELLS,
-        help=f"the article's basic recurrent cell, or Keras's LSTM/GRU (default: {defaults.cell}{own_cells})")
+        help=f"the article's basic recurrent cell, or the LSTM/GRU of its next chapter (default: {defaults.cell}{own_cells})")
     add("--clipnorm", type=non_negative_float,
         help="clip each gradient's norm against exploding gradients; 0 turns it off "
         "(default: 1.0 for the basic cell, off for LSTM/GRU)")

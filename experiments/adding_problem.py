@@ -8,7 +8,7 @@ model must output the sum of the two marked numbers. Always answering 1 scores
 the variance of that sum, an MSE of 1/6 ≈ 0.167: the baseline a model that
 carries nothing over T steps is stuck at.
 
-Each cell (`zoo.models.cells.recurrent`: the zoo's BasicRNN, Keras's LSTM and
+Each cell (`zoo.models.cells.recurrent`: the zoo's BasicRNN, LSTM and
 GRU; the same units, then one linear output) trains on fresh batches with Adam
 clipped at norm 1.0, for every T. The LSTM keeps Keras's
 `unit_forget_bias=True` (forget-gate bias 1, as Jozefowicz et al. 2015
@@ -134,7 +134,7 @@ def build(cell, units, features, outputs, activation=None, lstm_forget_bias=None
 
 
 def lstm_gates(layer, frames):
-    """The input and forget gates (sequences, time, units) of Keras's LSTM `layer` running over `frames`.
+    """The input and forget gates (sequences, time, units) of the LSTM `layer` (Keras layout) running over `frames`.
 
     Recomputed in numpy from the layer's weights, since Keras returns only h; the last h is returned too,
     so a caller can check it against the layer's own output.

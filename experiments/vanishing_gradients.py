@@ -6,7 +6,7 @@ one-hot (16 features); after the last frame the model must name the first
 symbol. Nothing after the first frame helps, so the answer lies exactly k
 steps before the output, and a model that cannot carry it that far can only
 guess: chance accuracy is 1/8. Each cell (`zoo.models.cells.recurrent`: the
-zoo's BasicRNN, Keras's LSTM and GRU) gets the same units, optimiser (Adam;
+zoo's BasicRNN, LSTM and GRU) gets the same units, optimiser (Adam;
 the basic cell clipped at norm 1.0 as in the zoo) and number of training
 steps on fresh sequences, for every k and seed, and is scored on 1,024
 held-out sequences.
