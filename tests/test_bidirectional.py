@@ -149,3 +149,20 @@ def test_keras_file_reloads_with_identical_outputs(tmp_path, share_weights):
 def test_compute_output_shape():
     assert Bidirectional(BasicRNN(5, return_sequences=True)).compute_output_shape((2, 7, 4)) == (2, 7, 5)
     assert Bidirectional(BasicRNN(5), merge_mode="concat").compute_output_shape((2, 7, 4)) == (2, 10)
+
+
+def test_copies_made_while_a_model_loads_are_fresh():
+    """Loading answers a serialized object whose id() it has seen with the object it recorded then; an address
+    reused by a new layer must not bring back an old one into the copies (a flaky load failure otherwise)."""
+    from keras.src.saving import serialization_lib
+
+    layer = BasicRNN(3, return_sequences=True)
+    stale = BasicRNN(3, return_sequences=True, name="stale")
+    with serialization_lib.ObjectSharingScope():
+        # As if `layer`'s address had belonged to an object serialized and loaded before.
+        serialization_lib.record_object_after_serialization(layer, {"module": None})
+        serialization_lib.record_object_after_deserialization(stale, id(layer))
+        wrapper = Bidirectional(layer)
+    assert wrapper.forward_layer.name == f"forward_{layer.name}"
+    assert wrapper.backward_layer.name == f"backward_{layer.name}"
+    assert not wrapper.forward_layer.go_backwards and wrapper.backward_layer.go_backwards

@@ -1,12 +1,17 @@
 """The bidirectional recurrent layer of SPEC §3, merging by sum unless told otherwise."""
 
+import contextlib
+
 import keras
 from keras import ops
+from keras.src.backend.common import global_state
 
 from zoo.layers import recurrence
 from zoo.layers.recurrent import Recurrent, check_float_sequences, to_time_major
 
 MERGE_MODES = ("sum", "concat", "ave", "mul", None)
+# Keras's record of objects already seen while a model loads (keras.src.saving.serialization_lib).
+_SHARING_MAPS = ("shared_objects/id_to_obj_map", "shared_objects/id_to_config_map")
 SHARED_WEIGHTS = {
     None: (),
     "input": ("kernel", "bias"),
@@ -61,11 +66,12 @@ class Bidirectional(keras.layers.Bidirectional):
                 f"share_weights={share_weights!r} needs a zoo.layers layer (BasicRNN, LSTM, GRU), got "
                 f"{type(layer).__name__}; use share_weights=None for other layers."
             )
-        # Copies of an unbuilt layer: a built one would bring its own weights
-        # into the backward copy before `build` can share the forward ones.
-        config = keras.saving.serialize_keras_object(layer)
-        config.pop("build_config", None)
-        super().__init__(keras.saving.deserialize_keras_object(config), merge_mode=merge_mode, **kwargs)
+        with _without_object_sharing():
+            # Copies of an unbuilt layer: a built one would bring its own weights
+            # into the backward copy before `build` can share the forward ones.
+            config = keras.saving.serialize_keras_object(layer)
+            config.pop("build_config", None)
+            super().__init__(keras.saving.deserialize_keras_object(config), merge_mode=merge_mode, **kwargs)
         self.share_weights = share_weights
 
     @property
@@ -190,3 +196,24 @@ class Bidirectional(keras.layers.Bidirectional):
         config = dict(config)
         config["layer"] = keras.saving.deserialize_keras_object(config["layer"], custom_objects=custom_objects)
         return cls(**config)
+
+
+@contextlib.contextmanager
+def _without_object_sharing():
+    """Copies made while a model loads, outside Keras's object sharing.
+
+    Loading keys the objects it has seen by id(); the copies here are made by
+    serializing a layer and reading it back, and a copy whose address once
+    belonged to another, freed layer would be answered with that layer
+    (seen as "forward and backward layer should have different
+    `go_backwards`" on loading a model, now and then).
+    """
+    saved = [global_state.get_global_attribute(name) for name in _SHARING_MAPS]
+    for name in _SHARING_MAPS:
+        global_state.set_global_attribute(name, None)
+    try:
+        yield
+    finally:
+        for name, value in zip(_SHARING_MAPS, saved):
+            global_state.set_global_attribute(name, value)
+
