@@ -200,9 +200,7 @@ def _loop(steps, inputs, masks, block, iterations, initial_states, cells, dtype)
         return _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype)
 
     def body(index, states, arrays):
-        block_frames = [tf.unstack(tf.gather(direction, index), num=block) for direction in input_blocks]
-        block_masks = [tf.unstack(tf.gather(direction, index), num=block) for direction in mask_blocks]
-        states, written = steps(states, block_frames, block_masks)
+        states, written = steps(states, *_read_block(input_blocks, mask_blocks, index, block))
         return index + 1, states, [array.write(index, tf.stack(outputs)) for array, outputs in zip(arrays, written)]
 
     # Written once per iteration at the loop index and read after the loop: what tf2onnx turns into a scan output.
@@ -215,8 +213,18 @@ def _loop(steps, inputs, masks, block, iterations, initial_states, cells, dtype)
                           for array, cell in zip(arrays, cells)]
 
 
+def _read_block(input_blocks, mask_blocks, index, block):
+    """Block `index` of every direction's frames and masks, as lists of `block` steps.
+
+    Read with `tf.gather`: in LiteRT a slice at a run-time index has an output
+    of dynamic shape, which makes every later op of the loop body prepare again.
+    """
+    return ([tf.unstack(tf.gather(direction, index), num=block) for direction in input_blocks],
+            [tf.unstack(tf.gather(direction, index), num=block) for direction in mask_blocks])
+
+
 def _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initial_states, dtype):
-    """The loop for a static batch of one (model.tflite's `sequence` signature), at a cost linear in the length.
+    """The loop for a static batch of one (model.tflite's `sequence` signature): about flat per frame to 10,000 frames.
 
     TF Lite lowers a TensorArray to ops of dynamic shape, and LiteRT's WHILE
     copies every loop variable at every iteration (an in-place
@@ -226,7 +234,8 @@ def _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initia
     buffer's shape static); after it, one unrolled block replays every block
     at once from those states, each block a row of one batch. Every step runs
     twice, the second time batched, and what each iteration copies is one
-    state per block: 1/block of all the states. (Choosing a loop that keeps
+    state per block: 1/block of all the states, so the copies still grow with
+    the square of the length, divided by block^2. (Choosing a loop that keeps
     every state for short sequences, with `tf.cond`, was slower at every
     length in LiteRT: bench/tflite_length.py.)
     """
@@ -235,9 +244,7 @@ def _loop_and_replay(steps, input_blocks, mask_blocks, block, iterations, initia
     def body(index, states, starts):
         starts = [[tf.where(tf.equal(rows, index), state[None], start) for start, state in zip(kept, direction)]
                   for kept, direction in zip(starts, states)]
-        block_frames = [tf.unstack(tf.gather(direction, index), num=block) for direction in input_blocks]
-        block_masks = [tf.unstack(tf.gather(direction, index), num=block) for direction in mask_blocks]
-        states, _ = steps(states, block_frames, block_masks)
+        states, _ = steps(states, *_read_block(input_blocks, mask_blocks, index, block))
         return index + 1, states, starts
 
     starts = [[tf.zeros([iterations, 1, state.shape[-1]], dtype) for state in states] for states in initial_states]
