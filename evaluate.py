@@ -132,7 +132,10 @@ def escape(field):
 def predict_lines(kind, artifact, config, args):
     """--input -: every line of standard input through the model, batched; writes input<TAB>output lines.
 
-    Every line is checked before any is run, so bad input stops the command before it writes anything.
+    Every line is checked before any is run, so bad input stops the command
+    before it writes anything. A line the model cannot read (a digit for a
+    g2p model of letters) is named on standard error with the reason, and the
+    other lines are answered; the command fails only when no line is.
     """
     from zoo import tasks
     from zoo.presets import load_keras_model
@@ -152,9 +155,18 @@ def predict_lines(kind, artifact, config, args):
             raise ValueError(f"line {number} of standard input: {one_line(error)}") from None
     answers = task.predict_batch(load_keras_model(artifact), config, lines,
                                  length=args.length, temperature=args.temperature, beam=args.beam)
-    sys.stdout.writelines(
-        "\t".join(escape(field) for field in [line, *answer]) + "\n" for line, answer in zip(lines, answers)
-    )
+    unanswered = 0
+    for number, (line, answer) in enumerate(zip(lines, answers), start=1):
+        if isinstance(answer, Exception):
+            unanswered += 1
+            print(f"line {number} of standard input, not answered: {one_line(answer)}", file=sys.stderr)
+        else:
+            sys.stdout.write("\t".join(escape(field) for field in [line, *answer]) + "\n")
+    if unanswered == len(lines):
+        raise ValueError(f"none of the {len(lines):,} lines could be answered (each is named above).")
+    if unanswered:
+        print(f"{unanswered:,} of {len(lines):,} lines not answered (named above); the others are on standard output.",
+              file=sys.stderr)
 
 
 def saved_model_with(signature, kind, artifact, run_folder, config):

@@ -121,9 +121,12 @@ def detect_tokens(task, train: tf.data.Dataset) -> str:
     for example in itertools.islice(train.as_numpy_iterator(), TOKENS_SAMPLE_SIZE):
         for key in task.text_keys:
             samples[key].append(example[key].decode("utf-8"))
-    if any(cjk_share(" ".join(texts)) >= CJK_SHARE_FOR_CHARS for texts in samples.values()):
-        return "chars"
-    return "words"
+    return "chars" if any(is_cjk_text(texts) for texts in samples.values()) else "words"
+
+
+def is_cjk_text(texts) -> bool:
+    """Whether the strings `texts` are mostly Chinese characters or Japanese kana, which have no spaces between words."""
+    return cjk_share(" ".join(texts)) >= CJK_SHARE_FOR_CHARS
 
 
 def cjk_share(text: str) -> float:

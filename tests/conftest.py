@@ -61,6 +61,18 @@ def write_translation_tsv(path, pairs=60, seed=0):
     return path
 
 
+def write_spelling_tsv(path, words=80, seed=0):
+    """Words of the letters "abcdefgo" and their letters spelt as names ("bad" -> "bee ay dee"): a g2p of letters."""
+    rng = np.random.default_rng(seed)
+    names = dict(a="ay", b="bee", c="see", d="dee", e="ee", f="eff", g="jee", o="oh")
+    lines = []
+    for _ in range(words):
+        word = "".join(rng.choice(list(names), rng.integers(2, 6)))
+        lines.append(word + "\t" + " ".join(names[letter] for letter in word))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def write_text(path, lines=40):
     path.write_text("\n".join(f"line {i}: the quick brown fox jumps over the lazy dog." for i in range(lines)) + "\n")
     return path
@@ -84,6 +96,7 @@ TINY_RUNS = {
     "window_ffn": ("window_ffn", "frames.npz", write_frames_npz, dict(window=3)),
     "seq2seq": ("seq2seq", "pairs.tsv", write_translation_tsv, {}),
     "g2p": ("g2p", "pairs.tsv", write_translation_tsv, dict(depth=2)),
+    "g2p_letters": ("g2p", "spelling.tsv", write_spelling_tsv, {}),
     "char_lm": ("char_lm", "text.txt", write_text, dict(sequence_length=20)),
     "char_lm_gru": ("char_lm", "text.txt", write_text, dict(sequence_length=20, cell="gru")),
 }

@@ -54,6 +54,44 @@ def test_char_lm_continues_each_prime_as_alone(text_runs, monkeypatch, capsys):
         assert evaluate.escape(alone) == prime + continuation
 
 
+def test_a_word_the_model_cannot_read_is_named_and_the_others_are_answered(tiny_run, monkeypatch, capsys):
+    run = tiny_run("g2p_letters")
+    capsys.readouterr()  # What training printed, the first time the run is asked for.
+    words = ["Cafe", "café", "bad2", "'", "dog", "box"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(word + "\n" for word in words)))
+    assert evaluate.main([str(run), "--input", "-"]) == 0
+    captured = capsys.readouterr()
+    rows = [line.split("\t") for line in captured.out.splitlines()]
+    assert [row[0] for row in rows] == ["Cafe", "café", "dog"]
+    # Capitals are lowercased and an accent dropped where the plain letter is known, as the model was trained.
+    assert rows[0][1] == rows[1][1] == single_answer(capsys, run, "cafe")[0]
+    errors = captured.err.splitlines()
+    assert "line 3" in errors[0] and "'2' is not among the characters" in errors[0] and "abcdefgo" in errors[0]
+    assert "line 4" in errors[1] and "nothing is left" in errors[1]
+    assert "line 6" in errors[2] and "'x'" in errors[2]
+    assert "3 of 6 lines not answered" in errors[3]
+
+
+def test_a_list_with_no_readable_word_fails_and_one_unreadable_input_is_an_error(tiny_run, monkeypatch, capsys):
+    run = tiny_run("g2p_letters")
+    monkeypatch.setattr("sys.stdin", io.StringIO("42\nx\n"))
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main([str(run), "--input", "-"])
+    assert exit.value.code != 0 and "none of the 2 lines could be answered" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main([str(run), "--input", "bad2"])
+    captured = capsys.readouterr()
+    assert exit.value.code != 0 and captured.out == "" and "'2' is not among the characters" in captured.err
+
+
+def test_python_predict_returns_an_error_in_place_of_an_unreadable_word(tiny_run):
+    import zoo
+
+    answers = zoo.from_preset(tiny_run("g2p_letters")).predict(["bad", "bad2", "Bad"])
+    assert isinstance(answers[1], ValueError) and "'2'" in str(answers[1])
+    assert answers[0] == answers[2] and isinstance(answers[0][0], str)
+
+
 def test_outputs_keep_one_line_per_input():
     assert evaluate.escape("a\tb\nc\\d") == "a\\tb\\nc\\\\d"
 

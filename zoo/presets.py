@@ -174,7 +174,10 @@ class Preset:
         """The model's answers to a list of raw inputs (texts), as `evaluate.py RUN --input -` writes them.
 
         Options: `length` and `temperature` (char_lm), `beam` (seq2seq, g2p).
-        Returns one list of output fields per input (sentiment: [label, probability]).
+        Returns one list of output fields per input (sentiment: [label, probability]); an input the model
+        cannot read (g2p: a word with a digit) gets a ValueError saying why in its place, and the rest are answered.
+
+            from_preset("g2p").predict(["zoology", "rnn"])   # [["z uw0 aa1 l ah0 jh iy0"], [...]]
         """
         from zoo import tasks
 

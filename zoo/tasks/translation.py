@@ -8,12 +8,14 @@ datasets are scored pair by pair (exact match, token error rate, BLEU).
 
 import collections
 import pathlib
+import string
+import unicodedata
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets import pipeline
+from datasets import loading, pipeline
 from datasets.pipeline import END_TOKEN, PAD_ID, START_TOKEN
 from zoo import atomic, decoding, metrics
 from zoo.models import seq2seq
@@ -23,6 +25,8 @@ from zoo.tasks.classification import SmoothedSparseCategoricalCrossentropy
 # A side of a translation pair whose texts average fewer whitespace words than
 # this is split into characters (cmudict_g2p's source: one word, spelt out).
 CHARS_BELOW_WORDS_PER_TEXT = 1.5
+# Texts of a side that its tokenization is decided on.
+TOKENS_SAMPLE_SIZE = 1000
 # Longest output of the exported decoders, in tokens.
 MAX_DECODE_LENGTH = 40
 # Batches of pairs whose longer side has the same length up to 32 tokens, then
@@ -32,6 +36,51 @@ BUCKET_BOUNDARIES = [*range(2, 33), 40, 48, 64, 96, 128, 192, 256]
 # Beam search ranks finished outputs by log-probability / length ** LENGTH_PENALTY (`decoding.beam_search`):
 # at 1 by the mean per token, so a longer output is not beaten by a short one for its length alone.
 LENGTH_PENALTY = 1.0
+
+
+def side_tokens(texts):
+    """"chars" or "words" for one side of the pairs, from its first texts (a `tf.data.Dataset` of strings).
+
+    Characters for a side that is mostly Chinese characters or kana, or whose
+    texts average fewer than CHARS_BELOW_WORDS_PER_TEXT whitespace words (a
+    word spelt out, romaji); words otherwise (phonemes, pinyin syllables, sentences).
+    """
+    sample = [text.decode("utf-8") for text in texts.take(TOKENS_SAMPLE_SIZE).as_numpy_iterator()]
+    if loading.is_cjk_text(sample) or np.mean([len(text.split()) for text in sample]) < CHARS_BELOW_WORDS_PER_TEXT:
+        return "chars"
+    return "words"
+
+
+def readable_source(text, entry):
+    """(text the model can read, None) or (None, why not) for a raw source `text` and its vocabulary `entry`.
+
+    A character source is read as the model was trained: lowercased, ASCII
+    punctuation dropped ("O'Neil" -> "oneil"). A letter the vocabulary lacks is
+    replaced by its unaccented letter when that one is known ("café" -> "cafe");
+    a text with another unknown character (a digit for a model of letters) or
+    with nothing left gets the reason instead, so one word of a list cannot
+    stop the rest. Word sources take any text: an unknown word is an ordinary
+    out-of-vocabulary token.
+    """
+    if entry["tokens"] != "chars":
+        return text, None
+    known = set(entry["vocabulary"])
+    characters = []
+    for character in text.lower():
+        if character not in known and character not in string.punctuation and not character.isspace():
+            base = unicodedata.normalize("NFKD", character)[0]
+            character = base if base in known else character
+        characters.append(character)
+    text = "".join(characters)
+    unknown = sorted({character for character in text if character not in known and not character.isspace()}
+                     - set(string.punctuation))
+    if unknown:
+        return None, (f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not among the "
+                      f"characters the model was trained on ({''.join(sorted(known - {' '}))}): "
+                      "spell the word with those")
+    if not any(character in known for character in text):
+        return None, "nothing is left to read once punctuation is dropped"
+    return text, None
 
 
 def target_ids(vocabulary):
@@ -85,11 +134,9 @@ class Translation(base.Task):
         return self.main_metric, self.higher_is_better
 
     def vocabulary_options(self, field, texts, loaded, settings):
-        tokens = loaded.tokens
-        if settings.tokens is None and tokens == "words":
-            words = [len(text.split()) for text in texts.take(1000).as_numpy_iterator()]
-            if np.mean(words) < CHARS_BELOW_WORDS_PER_TEXT:
-                tokens = "chars"
+        # Each side is tokenized on its own (`side_tokens`) unless --tokens sets both: a Chinese source and a
+        # space-separated pinyin target are characters in, syllables out.
+        tokens = settings.tokens or side_tokens(texts)
         # A target keeps its punctuation, which is part of the output.
         if field == "target":
             return tokens, "lower", (pipeline.START_TOKEN, pipeline.END_TOKEN)
@@ -184,12 +231,18 @@ class Translation(base.Task):
         return {f"baseline_{name}": value for name, value in scores.items() if isinstance(value, float)}
 
     def predict_batch(self, model, config, texts, length=200, temperature=1.0, beam=1):
-        """[translation] per text, greedy or with beam search of width `beam`."""
+        """[translation] per text, greedy or with beam search of width `beam`.
+
+        A text the model cannot read (`readable_source`: a digit for a model
+        of letters) gets a ValueError saying why in place of its answer, as
+        `asyncio.gather(..., return_exceptions=True)` returns errors.
+        """
         from zoo.data import vectorizer_from_vocabulary
 
         target = config["vocabularies"]["target"]
         start, end = target_ids(target["vocabulary"])
-        vectorizer = vectorizer_from_vocabulary(config["vocabularies"]["source"])
+        source_entry = config["vocabularies"]["source"]
+        vectorizer = vectorizer_from_vocabulary(source_entry)
 
         def decode(source_ids):
             if beam > 1:
@@ -198,15 +251,27 @@ class Translation(base.Task):
 
         # One graph for every batch, as in `zoo.evaluation.KerasRunner.translate`.
         decode = tf.function(decode, input_signature=[tf.TensorSpec([None, None], tf.int64)])
-        answers = []
-        for first in range(0, len(texts), base.PREDICT_BATCH_SIZE):
-            source_ids = tf.cast(vectorizer(tf.constant(texts[first : first + base.PREDICT_BATCH_SIZE])), tf.int64)
+        answers, readable = [None] * len(texts), {}
+        for index, text in enumerate(texts):
+            readable[index], problem = readable_source(text, source_entry)
+            if problem is not None:
+                answers[index] = ValueError(f"{text!r}: {problem}.")
+                del readable[index]
+        # Texts of similar length batched together: a batch decodes as long as its longest source.
+        order = sorted(readable, key=lambda index: len(readable[index]))
+        for first in range(0, len(order), base.PREDICT_BATCH_SIZE):
+            batch = order[first : first + base.PREDICT_BATCH_SIZE]
+            source_ids = tf.cast(vectorizer(tf.constant([readable[index] for index in batch])), tf.int64)
             translations = detokenize(decode(source_ids), target["vocabulary"], target["tokens"])
-            answers += [[text.decode("utf-8")] for text in translations.numpy()]
+            for index, translation in zip(batch, translations.numpy()):
+                answers[index] = [translation.decode("utf-8")]
         return answers
 
     def run_input(self, functions, source, config, args):
-        text = tf.constant([args.input])
+        readable, problem = readable_source(args.input, config["vocabularies"]["source"])
+        if problem is not None:
+            raise ValueError(f"--input {args.input!r}: {problem}.")
+        text = tf.constant([readable])
         if args.beam > 1:
             outputs = functions["beam_search"](text, tf.constant(args.beam))
         else:
@@ -216,7 +281,7 @@ class Translation(base.Task):
         # The SavedModel returns no attention weights: the heatmap needs the Keras model of a run folder.
         if isinstance(source, keras.Model) and seq2seq.has_attention(source):
             path = pathlib.Path(args.run) / f"alignment-{_file_name(args.input)}.png"
-            write_alignment(source, config, args.input, translation, path)
+            write_alignment(source, config, readable, translation, path)
             print(f"Alignment heatmap: {path}")
 
 
