@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 import evaluate
@@ -137,3 +138,33 @@ def test_a_preset_exports_onnx_into_its_working_copy(capsys):
     assert str(presets.cache_dir()) in written and "model.onnx" in written
     assert (presets.working_copy("framewise") / "model.onnx").stat().st_size > 10_000
     assert not (ROOT / "presets" / "framewise" / "model.onnx").exists()
+
+
+def test_the_g2p_preset_pronounces_alike_as_saved_model_tflite_and_onnx(capsys):
+    import tensorflow as tf
+
+    from zoo import onnx_export
+    from zoo.tasks.translation import target_ids, token_strings
+
+    assert evaluate.main(["g2p", "--export", "model"]) == 0
+    assert evaluate.main(["g2p", "--export", "onnx"]) == 0
+    capsys.readouterr()
+    folder = presets.working_copy("g2p")
+    config = json.loads((folder / "config.json").read_text())
+    test_words = [example["source"].decode() for example in data.load(
+        "translation", Settings(**config["settings"])).splits["test"].take(40).as_numpy_iterator()]
+    words = test_words + ["zoology", "antidisestablishmentarianism", "a", "rhythm", "worcestershire", "gnocchi"]
+    keras_answers = [answer[0] for answer in presets.from_preset("g2p").predict(words)]
+    saved_model = tf.saved_model.load(str(folder / "saved_model"))
+    assert [text.decode() for text in saved_model.serve(tf.constant(words))["translation"].numpy()] == keras_answers
+    target = config["vocabularies"]["target"]["vocabulary"]
+    _, end = target_ids(target)
+    vectorizer = data.vectorizer_from_vocabulary(config["vocabularies"]["source"])
+    tflite = evaluation.TFLiteRunner(folder / "model.tflite")
+    session = onnx_export.onnx_session(folder / "model.onnx")
+    input_name = session.get_inputs()[0].name
+    for word, answer in zip(words, keras_answers):
+        ids = vectorizer(tf.constant([word])).numpy().astype(np.int32)
+        assert " ".join(token_strings(tflite.translate(ids, None, None, None)[0], target, end)) == answer, word
+        onnx_ids = session.run(None, {input_name: ids})[0][0]
+        assert " ".join(token_strings(onnx_ids, target, end)) == answer, word
