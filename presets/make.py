@@ -19,6 +19,7 @@ import os
 import pathlib
 import platform
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -146,6 +147,18 @@ def time_budget_note(config, epochs):
             "(docs/results.md)")
 
 
+def training_command(config):
+    """The run's train.py command as a user types it, without its --out: `python train.py --model NAME [flags]`."""
+    words = shlex.split(config["command"])
+    arguments = words[next(index for index, word in enumerate(words) if word.endswith("train.py")) + 1 :]
+    kept = []
+    for index, word in enumerate(arguments):
+        if word == "--out" or word.startswith("--out=") or (index and arguments[index - 1] == "--out"):
+            continue
+        kept.append(word)
+    return shlex.join(["python", "train.py", *kept])
+
+
 def update_pins(name, hashes):
     """Rewrites zoo/presets.py's SHA256 entry for `name`, keeping the entries in zoo.models.MODELS's order."""
     source = pathlib.Path(presets.__file__)
@@ -203,9 +216,10 @@ def main(argv=None):
     started = time.mktime(time.strptime(config["started"], "%Y-%m-%dT%H:%M:%S"))
     wall = args.wall_seconds or (args.run / "metrics.json").stat().st_mtime - started
     info = DATASETS[config["dataset"].split("/")[0]]
+    command = training_command(config)
     card = {
         "name": name,
-        "description": f"`python train.py --model {name}` on {config['dataset']}, its default dataset",
+        "description": f"`{command}` on {config['dataset']}, its default dataset",
         "task": config["task"],
         "dataset": config["dataset"],
         "data": info["source"],
@@ -223,7 +237,7 @@ def main(argv=None):
             for key, how, tolerance in rows
         },
         "weights_dtype": "float16" if within else "float32",
-        "command": f"python train.py --model {name}",
+        "command": command,
         "commit": commit,
         "trained": config["started"],
         "epochs": len(history),

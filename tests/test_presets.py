@@ -14,8 +14,8 @@ from zoo import data, evaluation, models, presets
 from zoo.settings import Settings
 
 
-def load_render():
-    spec = importlib.util.spec_from_file_location("render", ROOT / "presets" / "render.py")
+def load_render(name="render"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "presets" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -32,7 +32,10 @@ def test_every_model_has_a_pinned_preset_with_a_card():
     for name in presets.names():
         folder = presets.verify(name)
         card = json.loads((folder / "card.json").read_text())
-        assert card["name"] == name and card["command"] == f"python train.py --model {name}"
+        config = json.loads((folder / "config.json").read_text())
+        # The command that trained it, as a user types it: the default command, or it with longer training.
+        assert card["name"] == name and card["command"] == load_render("make").training_command(config)
+        assert card["command"].startswith(f"python train.py --model {name}") and "--out" not in card["command"]
         assert card["file_bytes"] == (folder / "model.keras").stat().st_size
         assert json.loads((folder / "config.json").read_text())["dataset"] == card["dataset"]
 
