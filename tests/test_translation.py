@@ -62,3 +62,9 @@ def test_a_source_with_a_character_never_seen_gets_the_reason(text, fragment):
 def test_word_sources_take_any_text():
     words = {"tokens": "words", "standardize": "lower_and_split_punctuation", "vocabulary": ["red", "cat"]}
     assert readable_source("Blue 42 dogs", words) == ("Blue 42 dogs", None)
+
+
+def test_a_large_alphabet_is_counted_not_listed():
+    hanzi = {"tokens": "chars", "standardize": "lower_and_strip_punctuation", "vocabulary": [chr(0x4E00 + i) for i in range(500)]}
+    readable, problem = readable_source("ab", hanzi)
+    assert readable is None and "(500 of them)" in problem

@@ -27,6 +27,8 @@ from zoo.tasks.classification import SmoothedSparseCategoricalCrossentropy
 CHARS_BELOW_WORDS_PER_TEXT = 1.5
 # Texts of a side that its tokenization is decided on.
 TOKENS_SAMPLE_SIZE = 1000
+# A model's alphabet is listed in the error for a character outside it up to this size (letters, kana), else counted.
+LISTED_CHARACTERS = 100
 # Longest output of the exported decoders, in tokens.
 MAX_DECODE_LENGTH = 40
 # Batches of pairs whose longer side has the same length up to 32 tokens, then
@@ -54,8 +56,9 @@ def side_tokens(texts):
 def readable_source(text, entry):
     """(text the model can read, None) or (None, why not) for a raw source `text` and its vocabulary `entry`.
 
-    A character source is read as the model was trained: lowercased, ASCII
-    punctuation dropped ("O'Neil" -> "oneil"). A letter the vocabulary lacks is
+    A character source is read as the model was trained: lowercased, and its
+    ASCII punctuation left for the vectorizer to drop ("O'Neil" reads as
+    "oneil"). A letter the vocabulary lacks is
     replaced by its unaccented letter when that one is known ("café" -> "cafe");
     a text with another unknown character (a digit for a model of letters) or
     with nothing left gets the reason instead, so one word of a list cannot
@@ -75,9 +78,10 @@ def readable_source(text, entry):
     unknown = sorted({character for character in text if character not in known and not character.isspace()}
                      - set(string.punctuation))
     if unknown:
+        alphabet = "".join(sorted(known - {" "}))
+        alphabet = alphabet if len(alphabet) <= LISTED_CHARACTERS else f"{len(alphabet):,} of them"
         return None, (f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not among the "
-                      f"characters the model was trained on ({''.join(sorted(known - {' '}))}): "
-                      "spell the word with those")
+                      f"characters the model was trained on ({alphabet}): spell the word with those")
     if not any(character in known for character in text):
         return None, "nothing is left to read once punctuation is dropped"
     return text, None
