@@ -127,9 +127,11 @@ def stress_removed_scores(run, beam):
     predict_seconds = time.perf_counter() - start
     words, references, hypotheses = [], [], []
     for (word, pronunciations), answer in zip(test.items(), answers):
+        # The model writes phonemes in lower case (its target vocabulary's), the dictionary in upper case.
         hypothesis = [] if isinstance(answer, Exception) else [phoneme.rstrip("012") for phoneme in answer[0].split()]
         for pronunciation in pronunciations:
-            words.append(word), references.append(pronunciation), hypotheses.append(hypothesis)
+            words.append(word), references.append([phoneme.lower() for phoneme in pronunciation])
+            hypotheses.append(hypothesis)
     return {**metrics.grapheme_to_phoneme(words, references, hypotheses), "predict_seconds": predict_seconds,
             "unanswered": sum(isinstance(answer, Exception) for answer in answers)}
 
