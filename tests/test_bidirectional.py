@@ -166,3 +166,29 @@ def test_copies_made_while_a_model_loads_are_fresh():
     assert wrapper.forward_layer.name == f"forward_{layer.name}"
     assert wrapper.backward_layer.name == f"backward_{layer.name}"
     assert not wrapper.forward_layer.go_backwards and wrapper.backward_layer.go_backwards
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", "concat", "ave", "mul", None])
+@pytest.mark.parametrize("layer_class", ["BasicRNN", "LSTM"])
+def test_training_outputs_and_gradients_match_the_inference_loop_for_every_merge(merge_mode, layer_class):
+    """In training the op's side-by-side outputs are merged and masked once: the same values and gradients."""
+    import tensorflow as tf
+
+    from zoo import layers
+
+    x = tf.constant(random_inputs(batch=4, time=7))
+    mask = tf.constant(lengths_to_mask([7, 2, 5, 1], 7))
+    layer = with_random_weights(Bidirectional(getattr(layers, layer_class)(5, return_sequences=True),
+                                              merge_mode=merge_mode))
+    results = []
+    for training in (True, False):
+        with tf.GradientTape() as tape:
+            outputs = layer(x, mask=mask, training=training)
+            parts = outputs if merge_mode is None else [outputs]
+            loss = sum(tf.reduce_sum(part * tf.sin(tf.range(part.shape[-1], dtype=part.dtype))) for part in parts)
+        results.append((parts, tape.gradient(loss, layer.trainable_weights)))
+    (trained, trained_gradients), (inferred, inferred_gradients) = results
+    for ours, theirs in zip(trained + trained_gradients, inferred + inferred_gradients):
+        np.testing.assert_allclose(ours, theirs, atol=TOLERANCE)
+    for part in trained:
+        assert np.all(part.numpy()[~mask.numpy()] == 0.0)
