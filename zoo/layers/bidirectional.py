@@ -112,38 +112,26 @@ class Bidirectional(keras.layers.Bidirectional):
         # `go_backwards` marks the copy that reads the sequence from its end,
         # and outputs come back in frame order either way. Both directions in
         # one loop: half the per-step overhead, and in training one native op.
-        # In training a sum, mean or concatenation of the sequences is taken
-        # from both directions side by side, as the op writes them: no copy
-        # of each direction's half, then of their merge, and back in the gradient.
-        side_by_side = bool(training) and self.return_sequences and self.merge_mode in ("sum", "ave", "concat")
-        results = recurrence.run(
+        (forward_states, forward_final), (backward_states, backward_final) = recurrence.run(
             sequences,
             [layer.direction(states) for layer, states in zip((forward, backward), initial_states)],
             mask,
             self._time_major,
             bool(training),
-            side_by_side=side_by_side,
         )
-        if side_by_side:
-            both, (forward_final, backward_final) = results
-        else:
-            (forward_states, forward_final), (backward_states, backward_final) = results
         if self.stateful:
             for layer, finals in ((forward, forward_final), (backward, backward_final)):
                 for variable, state in zip(layer.states, finals):
                     variable.assign(state)
 
-        if not self.return_sequences:
-            output = self._merge(forward_final[0], backward_final[0])
-        else:
-            output = self._merge_side_by_side(both) if side_by_side else self._merge(forward_states, backward_states)
+        if self.return_sequences:
             if mask is not None:
-                # Padding frames output zeros, as Keras's Bidirectional has them; one select after the merge.
                 frame_mask = ops.cast(mask, "bool")[..., None]
-                if self.merge_mode is None:
-                    output = [ops.where(frame_mask, part, ops.zeros_like(part)) for part in output]
-                else:
-                    output = ops.where(frame_mask, output, ops.zeros_like(output))
+                forward_states = ops.where(frame_mask, forward_states, ops.zeros_like(forward_states))
+                backward_states = ops.where(frame_mask, backward_states, ops.zeros_like(backward_states))
+            output = self._merge(forward_states, backward_states)
+        else:
+            output = self._merge(forward_final[0], backward_final[0])
         if self.return_state:
             parts = tuple(output) if self.merge_mode is None else (output,)
             return parts + tuple(forward_final) + tuple(backward_final)
@@ -182,14 +170,6 @@ class Bidirectional(keras.layers.Bidirectional):
         if self.merge_mode == "mul":
             return forward_output * backward_output
         return [forward_output, backward_output]
-
-    def _merge_side_by_side(self, both):
-        """`_merge` of (..., 2 * units) outputs, the forward direction's first, for "sum", "ave" and "concat"."""
-        if self.merge_mode == "concat":
-            return both
-        units = self.forward_layer.cell.units
-        halves = ops.reshape(both, (*ops.shape(both)[:-1], 2, units))
-        return ops.sum(halves, axis=-2) if self.merge_mode == "sum" else ops.mean(halves, axis=-2)
 
     def compute_mask(self, _, mask):
         # Keras's own version fails for stateful layers that return states.

@@ -33,7 +33,7 @@ BLOCK = 8
 SEQUENCE_BLOCK = 32
 
 
-def run(sequences, directions, mask=None, time_major=False, training=False, side_by_side=False):
+def run(sequences, directions, mask=None, time_major=False, training=False):
     """Runs one or more directions of recurrent cells over a batch of sequences.
 
     Args:
@@ -45,15 +45,11 @@ def run(sequences, directions, mask=None, time_major=False, training=False, side
       mask: optional bool (batch, time) ((time, batch) if `time_major`); a
         masked frame keeps the states of the step before.
       training: whether gradients will be taken (picks the native op where usable).
-      side_by_side: return every direction's outputs in one tensor, as the
-        native op writes them, rather than split apart (a copy of each).
 
     Returns:
       [(outputs, final_states)] per direction: every h in the layout of
       `sequences`, in frame order, and the list of states after the last step
-      (at the last real frame under a mask). With `side_by_side`, (outputs of
-      every direction side by side (..., directions * units), [final_states]
-      per direction).
+      (at the last real frame under a mask).
     """
     sequences = tf.convert_to_tensor(sequences)
     cells = [cell for cell, _, _ in directions]
@@ -64,16 +60,8 @@ def run(sequences, directions, mask=None, time_major=False, training=False, side
     if mask is not None:
         mask = tf.cast(mask, tf.bool)
     if training and native_kernel.usable(sequences, training) and all(cell.native_ok for cell in cells):
-        outputs, finals = _run_native(projected, cells, initial_states, directions[0][2], mask, time_major)
-    else:
-        results = scan(projected, cells, initial_states, [reverse for _, _, reverse in directions], mask, time_major)
-        if not side_by_side:
-            return results
-        outputs = tf.concat([outputs for outputs, _ in results], axis=-1)
-        finals = [states for _, states in results]
-    if side_by_side:
-        return outputs, finals
-    return list(zip(tf.split(outputs, len(cells), axis=-1), finals))
+        return _run_native(projected, cells, initial_states, directions[0][2], mask, time_major)
+    return scan(projected, cells, initial_states, [reverse for _, _, reverse in directions], mask, time_major)
 
 
 def project(sequences, kernel, bias):
@@ -85,10 +73,7 @@ def project(sequences, kernel, bias):
 
 
 def _run_native(projected, cells, initial_states, reverse, mask, time_major):
-    """Every direction in one call of the compiled op: direction 1 runs opposite to direction 0.
-
-    Returns (outputs of every direction side by side, [final states] per direction).
-    """
+    """Every direction in one call of the compiled op: direction 1 runs opposite to direction 0."""
     cell = cells[0]
     recurrent_biases = [cell.recurrent_bias() for cell in cells]
     states, finals = native_kernel.run_native(
@@ -102,9 +87,10 @@ def _run_native(projected, cells, initial_states, reverse, mask, time_major):
         time_major=time_major,
         activation=cell.native_activation,
     )
+    outputs = tf.split(states, len(cells), axis=-1)
     count = len(cell.state_size_list)
-    return states, [tf.split(finals[index], count, axis=-1) if count > 1 else [finals[index]]
-                    for index in range(len(cells))]
+    return [(output, tf.split(finals[index], count, axis=-1) if count > 1 else [finals[index]])
+            for index, output in enumerate(outputs)]
 
 
 def scan(projected, cells, initial_states, reverses, mask=None, time_major=False, block=None):
