@@ -144,7 +144,7 @@ def time_budget_note(config, epochs):
                 "step budget")
     return (f"its {budget:g}-minute time budget plans the epochs from the machine's pace, so how busy the machine "
             f"was decided the {epochs} epochs here: a quieter or faster one trains more and scores better "
-            "(docs/results.md)")
+            "(docs/g2p.md)")
 
 
 def training_command(config):
