@@ -105,9 +105,12 @@ def model_scores(run, beam):
     prepared = data.prepare(tasks.get(config["task"]), settings, vocabularies=config["vocabularies"])
     start = time.perf_counter()
     scores = evaluation.evaluate_keras(presets.load_keras_model(run / "model.keras"), config, prepared, "test", beam)
-    # A run whose own test scoring did not finish has no metrics.json, and no training time to show.
-    metrics_path = run / "metrics.json"
-    training_seconds = json.loads(metrics_path.read_text())["training_seconds"] if metrics_path.exists() else None
+    # A preset's training time is on its card; a run whose own test scoring did not finish has none to show.
+    training_seconds = None
+    for name in ("metrics.json", "card.json"):
+        if (run / name).exists():
+            training_seconds = json.loads((run / name).read_text())["training_seconds"]
+            break
     return config, {**scores, "training_seconds": training_seconds, "parameters": config["parameters"],
                     "predict_seconds": time.perf_counter() - start}
 
