@@ -50,8 +50,8 @@ SHA256 = {
         "config.json": "bbe25eb8a69b7ec2e2dda0d3d760dc4fb362fb47d6c504728b2eb3d58e556e54",
     },
     "g2p": {
-        "model.keras": "233a78e4d2e8fe5c05c2efbb4caa74b5e6ad0595bef8775b53510e73c4d413fc",
-        "config.json": "2bb7049ca22c29a94f7f126cc93c21e1dedc26a0f541c48eb93b76d144fd7751",
+        "model.keras": "34856bafef128170226f0a41a7bd218a22bc61117df93fc94e31867a0b56cfd2",
+        "config.json": "b3a56639815fd54fa1659a696b13c0c8883b2f96b0e7efd65480ede4ba219120",
     },
     "char_lm": {
         "model.keras": "afd29414566e6451f241b645fce97e5e32748ec5be655c0264aff6f24d5418f0",
