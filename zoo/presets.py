@@ -177,7 +177,7 @@ class Preset:
         Returns one list of output fields per input (sentiment: [label, probability]); an input the model
         cannot read (g2p: a word with a digit) gets a ValueError saying why in its place, and the rest are answered.
 
-            from_preset("g2p").predict(["zoology", "rnn"])   # [["z uw0 aa1 l ah0 jh iy0"], [...]]
+            from_preset("g2p").predict(["zoology", "rnn"])   # [["z ow0 aa1 l ah0 jh iy0"], ["aa1 r n"]]
         """
         from zoo import tasks
 

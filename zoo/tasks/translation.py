@@ -58,12 +58,11 @@ def readable_source(text, entry):
 
     A character source is read as the model was trained: lowercased, and its
     ASCII punctuation left for the vectorizer to drop ("O'Neil" reads as
-    "oneil"). A letter the vocabulary lacks is
-    replaced by its unaccented letter when that one is known ("café" -> "cafe");
-    a text with another unknown character (a digit for a model of letters) or
-    with nothing left gets the reason instead, so one word of a list cannot
-    stop the rest. Word sources take any text: an unknown word is an ordinary
-    out-of-vocabulary token.
+    "oneil"). A letter the vocabulary lacks is replaced by its unaccented
+    letter when that one is known ("café" -> "cafe"); a text with another
+    unknown character (a digit for a model of letters) or with nothing left
+    gets the reason instead, so one word of a list cannot stop the rest. Word
+    sources take any text: an unknown word is an ordinary out-of-vocabulary token.
     """
     if entry["tokens"] != "chars":
         return text, None
