@@ -67,15 +67,16 @@ def readable_source(text, entry):
     if entry["tokens"] != "chars":
         return text, None
     known = set(entry["vocabulary"])
-    characters = []
+    characters, unknown = [], set()
     for character in text.lower():
         if character not in known and character not in string.punctuation and not character.isspace():
             base = unicodedata.normalize("NFKD", character)[0]
-            character = base if base in known else character
+            if base not in known:
+                unknown.add(character)
+            character = base
         characters.append(character)
     text = "".join(characters)
-    unknown = sorted({character for character in text if character not in known and not character.isspace()}
-                     - set(string.punctuation))
+    unknown = sorted(unknown)
     if unknown:
         alphabet = "".join(sorted(known - {" "}))
         alphabet = alphabet if len(alphabet) <= LISTED_CHARACTERS else f"{len(alphabet):,} of them"
@@ -256,10 +257,11 @@ class Translation(base.Task):
         decode = tf.function(decode, input_signature=[tf.TensorSpec([None, None], tf.int64)])
         answers, readable = [None] * len(texts), {}
         for index, text in enumerate(texts):
-            readable[index], problem = readable_source(text, source_entry)
-            if problem is not None:
+            source, problem = readable_source(text, source_entry)
+            if problem is None:
+                readable[index] = source
+            else:
                 answers[index] = ValueError(f"{text!r}: {problem}.")
-                del readable[index]
         # Texts of similar length batched together: a batch decodes as long as its longest source.
         order = sorted(readable, key=lambda index: len(readable[index]))
         for first in range(0, len(order), base.PREDICT_BATCH_SIZE):
