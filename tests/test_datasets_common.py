@@ -13,7 +13,7 @@ from datasets.cmudict_g2p import cmudict_g2p_dataset_builder as g2p
 from datasets.pydoc_text import pydoc_text_dataset_builder as pydoc_text
 from datasets_testing import build, files_under
 
-NAMES = ["cmudict_g2p", "number_words", "product_reviews_zh", "pydoc_text", "spoken_digit_frames"]
+NAMES = ["cmudict_g2p", "number_words", "phone_frames", "product_reviews_zh", "pydoc_text", "spoken_digit_frames"]
 
 
 @pytest.mark.parametrize("name", NAMES)
