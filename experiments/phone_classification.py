@@ -163,7 +163,6 @@ def main(argv=None):
     sizes = training_sizes(QUICK_FRACTIONS if arguments.quick else FRACTIONS, total)
 
     arguments.out.mkdir(parents=True, exist_ok=True)
-    # Each finished run is saved at once, and a rerun after an interruption skips those runs.
     progress = arguments.out / "runs-so-far.csv"
     done = {}
     for path in (arguments.out / "results.csv", progress):
@@ -174,7 +173,7 @@ def main(argv=None):
     rows = []
 
     def record(label, settings, size, seed, kept):
-        sentences, frames = count_training_data(settings)
+        sentences, frames = counts[size]
         key = (label, sentences, settings.units, settings.dropout, seed)
         if key in done:
             rows.append({**done[key], "kept": kept})
@@ -195,7 +194,9 @@ def main(argv=None):
               f"real {row['test_real_accuracy']:.3f}  {result['seconds']:.0f} s", flush=True)
         return row
 
+    counts = {}
     for size in sizes:
+        counts[size] = count_training_data(dataclasses.replace(base, limit=size))
         for label, name, overrides in MODELS:
             settings = for_model(name, dataset=DATASET, limit=size, seed=0, **budget, **overrides)
             tried = [record(label, dataclasses.replace(settings, **point), size, 0, False) for point in grid]
