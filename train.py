@@ -145,7 +145,7 @@ def main(argv=None):
         print_models()
         return 0
 
-    from datasets import DatasetError
+    from datasets import DatasetError, MissingPackageError
     from zoo import settings as zoo_settings
     from zoo import training
     from zoo.callbacks import TrainingDiverged
@@ -177,7 +177,7 @@ def main(argv=None):
     except Exception as error:
         if args.debug:
             raise
-        if isinstance(error, (DatasetError, training.RunError, StrategyError)):
+        if isinstance(error, (DatasetError, MissingPackageError, training.RunError, StrategyError)):
             arguments.exit(2, f"{arguments.prog}: error: {error}\n")
         if isinstance(error, TrainingDiverged):
             # After a progress bar's unfinished line.

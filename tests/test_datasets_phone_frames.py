@@ -1,6 +1,10 @@
 """Tests for the `phone_frames` builder (flite's synthetic speech, Asterisk's prompts aligned by pocketsphinx)."""
 
+import os
+import pathlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,3 +119,19 @@ def test_without_pocketsphinx_the_build_fails_naming_the_pip_command(tmp_path, m
     with pytest.raises(datasets.MissingPackageError, match=r"run: pip install pocketsphinx==5\.1\.1"):
         builder.download_and_prepare()
     assert files_under(tmp_path) == []
+
+
+def test_train_py_without_flite_says_which_packages_to_install_in_one_line(tmp_path):
+    # Only Python's own folder on PATH: no flite, as on a machine without the Debian package.
+    environment = {**os.environ, "PATH": str(pathlib.Path(sys.executable).parent)}
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "train.py"), "--model", "framewise", "--dataset", "phone_frames",
+         "--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "run")],
+        cwd=root, env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: phone_frames needs the speech synthesiser flite")
+    assert last.endswith("run: sudo apt-get install flite asterisk-core-sounds-en-wav asterisk-core-sounds-en")
+    assert not (tmp_path / "tfds" / "phone_frames").exists() and not (tmp_path / "run").exists()
