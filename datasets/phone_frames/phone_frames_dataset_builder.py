@@ -8,6 +8,7 @@ Each example is one sentence:
 
 import ast
 import concurrent.futures
+import functools
 import gzip
 import os
 import pathlib
@@ -91,7 +92,6 @@ class MissingProgramError(_common.MissingPackageError):
     """A Debian package the builder needs is not installed."""
 
 
-
 def docstring_texts() -> List[str]:
     """The docstrings of the standard library's modules, classes and functions, and pydoc's help topics."""
     from pydoc_data import topics
@@ -122,7 +122,6 @@ def sentences(texts: Sequence[str]) -> List[str]:
 def pick(sentence: str, choices: Sequence, salt: str):
     """One of `choices` for a sentence, the same on every machine (by hash, not by Python's `hash`)."""
     return choices[int(_common._hash_key(salt, sentence), 16) % len(choices)]
-
 
 
 def _lowpass(rate_factor: int, taps: int = 63) -> np.ndarray:
@@ -197,6 +196,13 @@ def synthesize(sentence: str, voice: str, stretch: float, folder: str) -> Tuple[
     return to_8k(samples, rate, f"flite -voice {voice}"), phones
 
 
+@functools.cache
+def _mel_filters():
+    """(FFT_LENGTH // 2 + 1, MEL_BINS): the same for every sentence, so made once."""
+    import tensorflow as tf
+
+    return tf.signal.linear_to_mel_weight_matrix(MEL_BINS, FFT_LENGTH // 2 + 1, SAMPLE_RATE, 20.0, SAMPLE_RATE / 2)
+
 
 def mfcc(samples: np.ndarray) -> np.ndarray:
     """(num_samples,) at 8 kHz -> (num_frames, 13) MFCCs (c0 first), num_frames = 1 + (num_samples - 200) // 80."""
@@ -205,8 +211,7 @@ def mfcc(samples: np.ndarray) -> np.ndarray:
     emphasised = np.append(samples[:1], samples[1:] - 0.97 * samples[:-1])
     spectrum = tf.abs(tf.signal.stft(emphasised, FRAME_LENGTH, FRAME_STEP, FFT_LENGTH,
                                      window_fn=tf.signal.hamming_window)) ** 2
-    mel = tf.matmul(spectrum, tf.signal.linear_to_mel_weight_matrix(MEL_BINS, FFT_LENGTH // 2 + 1, SAMPLE_RATE,
-                                                                    20.0, SAMPLE_RATE / 2))
+    mel = tf.matmul(spectrum, _mel_filters())
     return tf.signal.mfccs_from_log_mel_spectrograms(tf.math.log(mel + 1e-6))[:, :NUM_MFCC].numpy()
 
 
@@ -234,7 +239,6 @@ def normalise(mfcc_frames: np.ndarray) -> np.ndarray:
 def example(samples: np.ndarray, phones: Sequence[Tuple[str, float]]) -> Dict[str, np.ndarray]:
     features = add_deltas(normalise(mfcc(samples)).astype(np.float32))
     return {"features": features, "labels": frame_labels(phones, len(features))}
-
 
 
 def spoken_text(text: str) -> Optional[str]:
@@ -306,7 +310,6 @@ def real_examples(prompts) -> Iterator[Tuple[str, Dict[str, np.ndarray]]]:
             yield name, example(samples, phones)
 
 
-
 def synthetic_examples(split_sentences: Sequence[str], voices: Sequence[str]
                        ) -> Iterator[Tuple[str, Dict[str, np.ndarray]]]:
     """One example per sentence, read by a voice and at a rate picked by hash; flite runs on every core."""
@@ -350,9 +353,9 @@ class Builder(_common.OfflineBuilderMixin, tfds.core.GeneratorBasedBuilder):
         _common.require_module("pocketsphinx", PIP_COMMAND)
         splits = _common.assign_splits(sentences(docstring_texts()), salt=self.name)
         return {
-            "train": self._generate_examples(synthetic_examples(sorted(splits["train"]), TRAIN_VOICES)),
-            "validation": self._generate_examples(synthetic_examples(sorted(splits["validation"]), TRAIN_VOICES)),
-            "test": self._generate_examples(synthetic_examples(sorted(splits["test"]), (TEST_VOICE,))),
+            "train": self._generate_examples(synthetic_examples(splits["train"], TRAIN_VOICES)),
+            "validation": self._generate_examples(synthetic_examples(splits["validation"], TRAIN_VOICES)),
+            "test": self._generate_examples(synthetic_examples(splits["test"], (TEST_VOICE,))),
             "test_real": self._generate_examples(real_examples(prompts)),
         }
 
