@@ -6,7 +6,7 @@ import tensorflow as tf
 import keras
 
 from numpy_reference import gru, lengths_to_mask, lstm, rnn
-from zoo.layers import BasicRNN, Bidirectional, native_kernel
+from zoo.layers import GRU, LSTM, BasicRNN, Bidirectional, native_kernel, recurrence
 
 # 37 sequences: two blocks of rows (19 and 18) wherever there are two or more
 # intra-op threads and one direction, so the split across threads is exercised, uneven.
@@ -36,13 +36,17 @@ def problem(cell, seed, directions=1, masked=False, batch=BATCH, time=TIME, feat
     return x, weights, initial_state, mask
 
 
-def op_inputs(cell, x, weights, initial_state):
-    """run_native's (projected, initial_state, recurrent_kernel, recurrent_bias), batch-major, float64."""
+def op_inputs(cell, x, weights, initial_state, project=False):
+    """run_native's (projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias),
+    batch-major, float64: with `project`, x and every direction's W and b for the op to multiply."""
     input_bias = [w["bias"][0] if cell == "gru" else w["bias"] for w in weights]
-    projected = np.concatenate([x @ w["kernel"] + b for w, b in zip(weights, input_bias)], axis=-1)
     recurrent_kernel = np.stack([w["recurrent_kernel"] for w in weights])
     recurrent_bias = np.stack([w["bias"][1] for w in weights]) if cell == "gru" else None
-    return projected, initial_state, recurrent_kernel, recurrent_bias
+    if project:
+        kernel = np.concatenate([w["kernel"] for w in weights], axis=-1)
+        return x, initial_state, recurrent_kernel, recurrent_bias, kernel, np.concatenate(input_bias)
+    projected = np.concatenate([x @ w["kernel"] + b for w, b in zip(weights, input_bias)], axis=-1)
+    return projected, initial_state, recurrent_kernel, recurrent_bias, None, None
 
 
 def reference(cell, activation, x, weights, initial_state, mask, reverse):
@@ -71,11 +75,12 @@ def to_layout(array, time_major):
 
 
 def run(cell, activation, inputs, mask, reverse, time_major):
-    projected, initial_state, recurrent_kernel, recurrent_bias = inputs
+    projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias = (
+        None if value is None else value.astype("float32") for value in inputs)
     return native_kernel.run_native(
-        cell, to_layout(projected, time_major).astype("float32"), initial_state.astype("float32"),
-        recurrent_kernel.astype("float32"), None if recurrent_bias is None else recurrent_bias.astype("float32"),
+        cell, to_layout(projected, time_major), initial_state, recurrent_kernel, recurrent_bias,
         mask=to_layout(mask, time_major), reverse=reverse, time_major=time_major, activation=activation,
+        input_kernel=input_kernel, input_bias=input_bias,
     )
 
 
@@ -89,9 +94,10 @@ def test_the_kernel_builds_here():
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_states_equal_the_numpy_reference(cell, activation, directions, reverse, time_major, masked):
+@pytest.mark.parametrize("project", [False, True])
+def test_states_equal_the_numpy_reference(cell, activation, directions, reverse, time_major, masked, project):
     x, weights, initial_state, mask = problem(cell, 1, directions, masked)
-    states, final_state = run(cell, activation, op_inputs(cell, x, weights, initial_state), mask, reverse,
+    states, final_state = run(cell, activation, op_inputs(cell, x, weights, initial_state, project), mask, reverse,
                               time_major)
     expected_states, expected_final = reference(cell, activation, x, weights, initial_state, mask, reverse)
     np.testing.assert_allclose(to_layout(states.numpy(), time_major), expected_states, atol=2e-5, rtol=1e-5)
@@ -151,13 +157,17 @@ def gradients(time_loop, cell, activation, inputs, mask, reverse, time_major, pr
             for i, g in enumerate(tape.gradient(loss, watched))]
 
 
-def native(cell, activation, projected, initial_state, recurrent_kernel, recurrent_bias, mask, reverse, time_major):
+def native(cell, activation, projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias,
+           mask, reverse, time_major):
     return native_kernel.run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias,
                                     mask=to_layout(mask, time_major), reverse=reverse, time_major=time_major,
-                                    activation=activation)
+                                    activation=activation, input_kernel=input_kernel, input_bias=input_bias)
 
 
-def plain(cell, activation, projected, initial_state, recurrent_kernel, recurrent_bias, mask, reverse, time_major):
+def plain(cell, activation, projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias,
+          mask, reverse, time_major):
+    if input_kernel is not None:
+        projected = tf.tensordot(projected, input_kernel, 1) + input_bias
     swap = (lambda t: tf.transpose(t, (1, 0, 2))) if time_major else (lambda t: t)
     states, final_state = tf_loop(cell, activation, swap(projected), initial_state, recurrent_kernel, recurrent_bias,
                                   mask, reverse)
@@ -169,15 +179,18 @@ def plain(cell, activation, projected, initial_state, recurrent_kernel, recurren
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_gradients_equal_tensorflow_autodiff_in_float64(cell, activation, directions, reverse, time_major, masked):
+@pytest.mark.parametrize("project", [False, True])
+def test_gradients_equal_tensorflow_autodiff_in_float64(cell, activation, directions, reverse, time_major, masked,
+                                                         project):
     x, weights, initial_state, mask = problem(cell, 2, directions, masked)
-    inputs = op_inputs(cell, x, weights, initial_state)
+    inputs = op_inputs(cell, x, weights, initial_state, project)
     rng = np.random.default_rng(3)
     probes = rng.normal(size=(BATCH, TIME, directions * UNITS)), rng.normal(size=initial_state.shape)
     ours = gradients(native, cell, activation, inputs, mask, reverse, time_major, probes, "float32")
     expected = gradients(plain, cell, activation, inputs, mask, reverse, time_major, probes, "float64")
-    names = ["projected", "initial_state", "recurrent_kernel", "recurrent_bias"]
-    assert len(ours) == len(expected) == (4 if cell == "gru" else 3)
+    names = [name for name, value in zip(["projected" if not project else "x", "initial_state", "recurrent_kernel",
+                                          "recurrent_bias", "input_kernel", "input_bias"], inputs) if value is not None]
+    assert len(ours) == len(expected) == len(names) == (4 if cell == "gru" else 3) + (2 if project else 0)
     for name, our_gradient, reference_gradient in zip(names, ours, expected):
         scale = max(1.0, np.abs(reference_gradient).max())
         np.testing.assert_allclose(our_gradient, reference_gradient, atol=2e-5 * scale, err_msg=name)
@@ -229,7 +242,8 @@ def test_gradients_equal_finite_differences_of_the_numpy_reference(cell):
 def test_results_are_the_same_bits_every_run():
     """Blocks run on threads in any order; their weight gradients are still summed in one fixed order."""
     x, weights, initial_state, mask = problem("lstm", 8, 1, masked=True, batch=64, units=32)
-    inputs = [None if value is None else value.astype("float32") for value in op_inputs("lstm", x, weights, initial_state)]
+    inputs = [None if value is None else value.astype("float32")
+              for value in op_inputs("lstm", x, weights, initial_state, project=True)]
     probes = np.ones((64, TIME, 32)), np.ones(initial_state.shape)
     first, second = (gradients(native, "lstm", "tanh", inputs, mask, False, False, probes, "float32") for _ in range(2))
     for ours, again in zip(first, second):
@@ -296,11 +310,44 @@ def test_training_with_the_native_op_matches_the_tensorflow_loop(monkeypatch):
         np.testing.assert_allclose(ours, reference_weight, atol=1e-5)
 
 
+@pytest.mark.parametrize("make_layer", [
+    lambda: Bidirectional(BasicRNN(4, return_sequences=True)),
+    lambda: LSTM(3, return_sequences=True),
+    lambda: Bidirectional(GRU(3, return_sequences=True), merge_mode="concat"),
+])
+@pytest.mark.parametrize("features", [recurrence.NARROW_INPUTS, recurrence.NARROW_INPUTS + 1])
+def test_narrow_inputs_go_into_the_op_and_wide_ones_are_projected_first(make_layer, features, monkeypatch):
+    """Both ways of the input projection, picked by width, train as the TensorFlow-ops loop does."""
+    layer = make_layer()
+    rng = np.random.default_rng(9)
+    x = tf.constant(rng.normal(size=(5, 4, features)).astype("float32"))
+    # No sequence reaches the last frame: a step with no real frame at all.
+    mask = tf.constant(lengths_to_mask(np.array([3, 1, 0, 3, 2]), 4))
+    function = tf.function(lambda inputs: layer(inputs, mask=mask, training=True))
+    (operation,) = [op for op in function.get_concrete_function(x).graph.get_operations() if op.type == "ZooRecurrence"]
+    assert operation.get_attr("project_inputs") == (features <= recurrence.NARROW_INPUTS)
+
+    def outputs_and_gradients():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = layer(x, mask=mask, training=True)
+            probe = np.sin(np.arange(outputs.shape.num_elements())).reshape(outputs.shape)
+            loss = tf.reduce_sum(outputs * probe.astype("float32"))
+        return [outputs, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+    ours = outputs_and_gradients()
+    monkeypatch.setenv(native_kernel.SWITCH, "0")
+    expected = outputs_and_gradients()
+    for our_value, expected_value in zip(ours, expected):
+        np.testing.assert_allclose(our_value, expected_value, atol=2e-5, rtol=1e-5)
+
+
 def call_op(cell="lstm", projected=(2, 3, 8), initial_state=(1, 2, 4), recurrent_kernel=(1, 2, 8),
-            recurrent_bias=(1, 0), mask=(0,)):
+            recurrent_bias=(1, 0), mask=(0,), input_kernel=(0,), input_bias=(0,), project_inputs=False):
     return native_kernel.library().zoo_recurrence(
         tf.zeros(projected), tf.zeros(initial_state), tf.zeros(recurrent_kernel), tf.zeros(recurrent_bias),
-        tf.ones(mask, tf.bool), cell=cell)
+        tf.ones(mask, tf.bool), tf.zeros(input_kernel), tf.zeros(input_bias), cell=cell,
+        project_inputs=project_inputs)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -314,6 +361,11 @@ def call_op(cell="lstm", projected=(2, 3, 8), initial_state=(1, 2, 4), recurrent
     (dict(cell="gru", projected=(2, 3, 6), recurrent_kernel=(1, 2, 6), initial_state=(1, 2, 2)),
      r"recurrent_bias must be \[1,6\]"),
     (dict(mask=(3, 2)), r"mask must be \[2,3\]"),
+    (dict(input_kernel=(5, 8)), "input_kernel and input_bias must be empty without project_inputs"),
+    (dict(project_inputs=True, projected=(2, 3, 5), input_kernel=(5, 4), input_bias=(8,)),
+     r"input_kernel must be \(features, directions \* 4 \* units\) = \[5,8\]"),
+    (dict(project_inputs=True, projected=(2, 3, 5), input_kernel=(5, 8), input_bias=(4,)),
+     r"input_bias must be \[8\]"),
 ])
 def test_bad_shapes_fail_with_a_message_not_a_crash(change, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
@@ -325,31 +377,35 @@ def test_the_gradient_op_checks_its_workspace():
     with pytest.raises(tf.errors.InvalidArgumentError, match="workspace must be"):
         operations.zoo_recurrence_grad(tf.zeros((1, 2, 4)), tf.zeros((1, 2, 8)), tf.zeros((1, 0)),
                                        tf.zeros((0,), tf.bool), tf.zeros((2, 3, 2)), tf.zeros((1, 3, 2, 2)),
-                                       tf.zeros((2, 3, 2)), tf.zeros((1, 2, 4)), cell="lstm")
+                                       tf.zeros((2, 3, 2)), tf.zeros((1, 2, 4)), tf.zeros((0,)), tf.zeros((0,)),
+                                       cell="lstm")
 
 
 @pytest.mark.parametrize("cell", ["basic", "lstm", "gru"])
 @pytest.mark.parametrize("batch, time", [(2, 0), (0, 3)])
-def test_empty_time_and_empty_batch(cell, batch, time):
+@pytest.mark.parametrize("project", [False, True])
+def test_empty_time_and_empty_batch(cell, batch, time, project):
     gates, states = GATES[cell], STATES[cell]
-    projected = tf.zeros((batch, time, 2 * gates * 4))
+    projected = tf.zeros((batch, time, 5 if project else 2 * gates * 4))
     initial_state = tf.ones((2, batch, states * 4))
     recurrent_kernel = tf.ones((2, 4, gates * 4))
     recurrent_bias = tf.ones((2, gates * 4)) if cell == "gru" else None
-    watched = [t for t in (projected, initial_state, recurrent_kernel, recurrent_bias) if t is not None]
+    input_kernel, input_bias = (tf.ones((5, 2 * gates * 4)), tf.ones((2 * gates * 4,))) if project else (None, None)
+    watched = [t for t in (projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias)
+               if t is not None]
     with tf.GradientTape() as tape:
         tape.watch(watched)
         states_out, final_state = native_kernel.run_native(cell, projected, initial_state, recurrent_kernel,
-                                                           recurrent_bias)
+                                                           recurrent_bias, input_kernel=input_kernel,
+                                                           input_bias=input_bias)
         loss = tf.reduce_sum(final_state) + tf.reduce_sum(states_out)
     assert states_out.shape == (batch, time, 8)
     np.testing.assert_array_equal(final_state, initial_state)
-    projected_gradient, initial_gradient, kernel_gradient, *bias_gradient = tape.gradient(loss, watched)
+    projected_gradient, initial_gradient, *weight_gradients = tape.gradient(loss, watched)
     assert projected_gradient.shape == projected.shape
     np.testing.assert_array_equal(initial_gradient, np.ones(initial_state.shape))
-    np.testing.assert_array_equal(kernel_gradient, np.zeros(recurrent_kernel.shape))
-    for gradient in bias_gradient:
-        np.testing.assert_array_equal(gradient, np.zeros(recurrent_bias.shape))
+    for gradient, weight in zip(weight_gradients, watched[2:]):
+        np.testing.assert_array_equal(gradient, np.zeros(weight.shape))
 
 
 @pytest.mark.parametrize("compiler", ["/nonexistent/c++", "false"])

@@ -1,9 +1,13 @@
 // One recurrent time loop for three cells (basic, LSTM, GRU) as two TensorFlow
-// CPU ops, float32: ZooRecurrence (forward) and ZooRecurrenceGrad. The
+// CPU ops, float32: ZooRecurrence (forward) and ZooRecurrenceGrad. Usually the
 // caller computes the input side, projected = x W + b for every frame, with
-// one large matmul outside the op, as cuDNN does; the op runs what is left,
-// the sequential part. zoo/layers/native_kernel.py builds this file on first
-// use and wraps both ops in a differentiable function.
+// one large matmul outside the op, as cuDNN does, and the op runs what is
+// left, the sequential part. For narrow inputs (project_inputs) the op takes
+// x, W and b and makes p_t = x_t W + b itself, a block of rows per step: at a
+// few dozen features that product is cheap, and the large one outside would
+// be bound by memory, writing (and in the gradient reading twice) a tensor
+// D*G times as wide as x. zoo/layers/native_kernel.py builds this file on
+// first use and wraps both ops in a differentiable function.
 //
 // A cell is data for the loop: a small struct with its gate count G, state
 // count S, workspace width (in units) and the elementwise equations of one
@@ -13,6 +17,7 @@
 //             the cell's row equations on p_t and a
 //   backward: g = dL/dh_t + carry;  the cell's row equations give dL/dp_t, dL/dq_t
 //             carry = direct + dq U^T;  dU += h_{t-1}^T dq
+//             and with project_inputs: dx_t = dp W^T;  dW += x_t^T dp;  db += dp
 // where q is what meets U: dq = dp except for the GRU's reset-scaled h part.
 //
 // Why an op of our own:
@@ -30,6 +35,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,8 +85,9 @@ constexpr int kTileRows = kLanes >= 16 ? 12 : 6;
 
 class PackedWeights {
  public:
-  // B = weights (depth x columns, row-major), or its transpose when `transpose` (weights then columns x depth).
-  PackedWeights(const float* weights, int64_t depth, int64_t columns, bool transpose)
+  // B = weights (depth x columns, row-major, row stride ld), or its transpose when `transpose` (weights then
+  // columns x depth, row stride ld).
+  PackedWeights(const float* weights, int64_t depth, int64_t columns, int64_t ld, bool transpose)
       : depth_(depth), columns_(columns), panels_((columns + kPanel - 1) / kPanel),
         data_(panels_ * depth * kPanel, 0.0f) {
     for (int64_t panel = 0; panel < panels_; ++panel) {
@@ -89,7 +96,7 @@ class PackedWeights {
       for (int64_t k = 0; k < depth; ++k) {
         for (int64_t j = 0; j < width; ++j) {
           const int64_t column = panel * kPanel + j;
-          out[k * kPanel + j] = transpose ? weights[column * depth + k] : weights[k * columns + column];
+          out[k * kPanel + j] = transpose ? weights[column * ld + k] : weights[k * ld + column];
         }
       }
     }
@@ -293,8 +300,9 @@ struct Frames {
 struct Problem {
   std::string cell;
   Activation activation;
-  bool reverse, time_major;
+  bool reverse, time_major, project_inputs;
   int64_t directions, batch, time, units, gates, states, workspace;
+  int64_t features;  // x's width with project_inputs, else 0
   const bool* mask;  // nullptr when every frame is real
 
   // Direction 1 always runs against direction 0.
@@ -305,7 +313,10 @@ struct Problem {
   bool real(int64_t t, int64_t row) const {
     return mask == nullptr || mask[time_major ? t * batch + row : row * time + t];
   }
-  Frames projected() const { return {batch, time, directions * gates * units, time_major}; }
+  // The op's first input: x (project_inputs) or x W + b of every direction side by side.
+  Frames inputs() const { return {batch, time, project_inputs ? features : directions * gates * units, time_major}; }
+  // Where direction d's p_t starts in a frame of inputs() (project_inputs: in the op's own buffer).
+  int64_t input_column(int64_t direction) const { return project_inputs ? 0 : direction * gates * units; }
   Frames outputs() const { return {batch, time, directions * units, time_major}; }
   TensorShape frames_shape(int64_t width) const {
     return time_major ? TensorShape({time, batch, width}) : TensorShape({batch, time, width});
@@ -362,9 +373,12 @@ class RecurrenceOp : public OpKernel {
     activation_ = ParseActivation(activation);
     OP_REQUIRES_OK(context, context->GetAttr("reverse", &reverse_));
     OP_REQUIRES_OK(context, context->GetAttr("time_major", &time_major_));
+    OP_REQUIRES_OK(context, context->GetAttr("project_inputs", &project_inputs_));
   }
 
  protected:
+  const char* inputs_name() const { return project_inputs_ ? "inputs" : "projected"; }
+
   // Checks what both ops take (batch and time from `frames`, any tensor in the frames' layout) and fills `problem`.
   absl::Status Describe(const Tensor& frames, const char* frames_name, const Tensor& initial_state,
                         const Tensor& recurrent_kernel, const Tensor& recurrent_bias, const Tensor& mask,
@@ -374,6 +388,8 @@ class RecurrenceOp : public OpKernel {
     p.activation = activation_;
     p.reverse = reverse_;
     p.time_major = time_major_;
+    p.project_inputs = project_inputs_;
+    p.features = 0;
     CellSizes(cell_, &p.gates, &p.states, &p.workspace);
     if (frames.dims() != 3) {
       return InvalidArgument(frames_name, " must be rank 3, (", time_major_ ? "time, batch" : "batch, time",
@@ -414,28 +430,64 @@ class RecurrenceOp : public OpKernel {
     return absl::OkStatus();
   }
 
+  // With project_inputs: x (the frames' layout, `features` wide) and W (features, D * G * U) agree, and b, when
+  // given, is (D * G * U); without, W and b are empty. Sets problem->features.
+  absl::Status DescribeInputProjection(const Tensor& inputs, const Tensor& input_kernel, const Tensor* input_bias,
+                                       Problem* problem) const {
+    Problem& p = *problem;
+    const int64_t width = p.directions * p.gates * p.units;
+    if (!p.project_inputs) {
+      if (input_kernel.NumElements() != 0 || (input_bias != nullptr && input_bias->NumElements() != 0)) {
+        return InvalidArgument("input_kernel and input_bias must be empty without project_inputs, got ",
+                               input_kernel.shape().DebugString());
+      }
+      return absl::OkStatus();
+    }
+    if (inputs.dims() != 3 || inputs.dim_size(time_major_ ? 1 : 0) != p.batch ||
+        inputs.dim_size(time_major_ ? 0 : 1) != p.time) {
+      return InvalidArgument("inputs must be rank 3 with the batch and time of the states, got ",
+                             inputs.shape().DebugString());
+    }
+    p.features = inputs.dim_size(2);
+    if (input_kernel.shape() != TensorShape({p.features, width})) {
+      return InvalidArgument("input_kernel must be (features, directions * ", p.gates, " * units) = [", p.features,
+                             ",", width, "] for cell '", cell_, "', got ", input_kernel.shape().DebugString());
+    }
+    if (input_bias != nullptr && input_bias->shape() != TensorShape({width})) {
+      return InvalidArgument("input_bias must be [", width, "], got ", input_bias->shape().DebugString());
+    }
+    return absl::OkStatus();
+  }
+
  private:
   std::string cell_;
   Activation activation_;
-  bool reverse_, time_major_;
+  bool reverse_, time_major_, project_inputs_;
 };
 
-// The buffers of one forward call.
+// The buffers of one forward call. input_kernel and input_bias are read with project_inputs only.
 struct ForwardData {
-  const float *projected, *initial_state, *recurrent_kernel, *recurrent_bias;
+  const float *inputs, *initial_state, *recurrent_kernel, *recurrent_bias, *input_kernel, *input_bias;
   float *states, *final_state, *workspace;
 };
 
 template <typename Cell>
 void Forward(OpKernelContext* context, const Problem& problem, const ForwardData& data) {
-  const int64_t n = problem.units, gu = Cell::kGates * n, su = Cell::kStates * n;
-  const Frames projected = problem.projected(), outputs = problem.outputs();
+  const int64_t n = problem.units, gu = Cell::kGates * n, su = Cell::kStates * n, wu = Cell::kWorkspace * n;
+  const Frames inputs = problem.inputs(), outputs = problem.outputs();
   ForEachBlock(context, problem, BlockCount(context, problem),
                [&](int64_t direction, int64_t, int64_t first_row, int64_t rows) {
-    const PackedWeights kernel(data.recurrent_kernel + direction * n * gu, n, gu, false);
+    const PackedWeights kernel(data.recurrent_kernel + direction * n * gu, n, gu, gu, false);
     const CellConstants constants{n, problem.activation, data.recurrent_bias + direction * gu};
     const float* initial = data.initial_state + (direction * problem.batch + first_row) * su;
     Matrix a(rows, gu);
+    // With project_inputs, this block's p_t = x_t W + b, made each step.
+    std::optional<PackedWeights> input_kernel;
+    Matrix projected;
+    if (problem.project_inputs) {
+      input_kernel.emplace(data.input_kernel + direction * gu, problem.features, gu, problem.directions * gu, false);
+      projected.resize(rows, gu);
+    }
     // The previous step's states: h in `states` (or initial_state), c in the workspace.
     const float* h_prev = initial;
     int64_t h_stride = su;
@@ -443,16 +495,23 @@ void Forward(OpKernelContext* context, const Problem& problem, const ForwardData
     int64_t c_stride = su;
     for (int64_t index = 0; index < problem.time; ++index) {
       const int64_t t = problem.time_of(direction, index);
-      const float* p = data.projected + projected.offset(t, first_row) + direction * gu;
+      const float* frame = data.inputs + inputs.offset(t, first_row) + problem.input_column(direction);
+      const float* p = frame;
+      int64_t p_stride = inputs.stride();
+      if (problem.project_inputs) {
+        projected.rowwise() = Eigen::Map<const Vector>(data.input_bias + direction * gu, gu);
+        input_kernel->Multiply(frame, inputs.stride(), rows, projected.data(), gu, true);
+        p = projected.data();
+        p_stride = gu;
+      }
       float* h = data.states + outputs.offset(t, first_row) + direction * n;
       float* work = data.workspace + problem.work_offset(direction, t, first_row);
-      const int64_t wu = Cell::kWorkspace * n;
       kernel.Multiply(h_prev, h_stride, rows, a.data(), gu, false);
       for (int64_t row = 0; row < rows; ++row) {
         const float* row_h_prev = h_prev + row * h_stride;
         float* row_h = h + row * outputs.stride();
-        Cell::Forward(constants, p + row * projected.stride(), a.row(row).data(), row_h_prev,
-                      c_prev + row * c_stride, row_h, work + row * wu);
+        Cell::Forward(constants, p + row * p_stride, a.row(row).data(), row_h_prev, c_prev + row * c_stride, row_h,
+                      work + row * wu);
         // A padding frame carries the states over.
         if (!problem.real(t, first_row + row)) {
           std::memcpy(row_h, row_h_prev, n * sizeof(float));
@@ -483,25 +542,29 @@ class ZooRecurrence : public RecurrenceOp {
   using RecurrenceOp::RecurrenceOp;
 
   void Compute(OpKernelContext* context) override {
-    const Tensor& projected = context->input(0);
+    const Tensor& inputs = context->input(0);
     const Tensor& initial_state = context->input(1);
     const Tensor& recurrent_kernel = context->input(2);
     const Tensor& recurrent_bias = context->input(3);
     const Tensor& mask = context->input(4);
+    const Tensor& input_kernel = context->input(5);
+    const Tensor& input_bias = context->input(6);
     Problem problem;
-    OP_REQUIRES_OK(context, Describe(projected, "projected", initial_state, recurrent_kernel, recurrent_bias, mask,
-                                     &problem));
+    OP_REQUIRES_OK(context, Describe(inputs, inputs_name(), initial_state, recurrent_kernel, recurrent_bias,
+                                     mask, &problem));
+    OP_REQUIRES_OK(context, DescribeInputProjection(inputs, input_kernel, &input_bias, &problem));
     const int64_t width = problem.directions * problem.gates * problem.units;
-    OP_REQUIRES(context, projected.dim_size(2) == width,
+    OP_REQUIRES(context, problem.project_inputs || inputs.dim_size(2) == width,
                 InvalidArgument("projected's last axis must be directions * ", problem.gates, " * units = ", width,
-                                " for cell '", problem.cell, "', got ", projected.shape().DebugString()));
+                                " for cell '", problem.cell, "', got ", inputs.shape().DebugString()));
     Tensor *states, *final_state, *workspace;
     OP_REQUIRES_OK(context, context->allocate_output(
                                 0, problem.frames_shape(problem.directions * problem.units), &states));
     OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &final_state));
     OP_REQUIRES_OK(context, context->allocate_output(2, problem.workspace_shape(), &workspace));
-    const ForwardData data{projected.flat<float>().data(),      initial_state.flat<float>().data(),
+    const ForwardData data{inputs.flat<float>().data(),         initial_state.flat<float>().data(),
                            recurrent_kernel.flat<float>().data(), recurrent_bias.flat<float>().data(),
+                           input_kernel.flat<float>().data(),     input_bias.flat<float>().data(),
                            states->flat<float>().data(),        final_state->flat<float>().data(),
                            workspace->flat<float>().data()};
     if (problem.batch == 0) return;
@@ -515,24 +578,44 @@ class ZooRecurrence : public RecurrenceOp {
   }
 };
 
-// The buffers of one backward call.
+// The buffers of one backward call. inputs, input_kernel and the input gradients beyond inputs_gradient are
+// used with project_inputs only; inputs_gradient is dL/dx then, dL/dprojected otherwise.
 struct BackwardData {
   const float *initial_state, *recurrent_kernel, *recurrent_bias, *states, *workspace, *states_gradient,
-      *final_state_gradient;
-  float *projected_gradient, *initial_state_gradient, *recurrent_kernel_gradient, *recurrent_bias_gradient;
+      *final_state_gradient, *inputs, *input_kernel;
+  float *inputs_gradient, *initial_state_gradient, *recurrent_kernel_gradient, *recurrent_bias_gradient,
+      *input_kernel_gradient, *input_bias_gradient;
 };
+
+// Sums the blocks' parts of one direction's weight gradient, in block order, into `total` (rows x columns, row
+// stride ld). A block without rows (a batch smaller than the blocks) left its part empty.
+template <typename Part>
+void AddBlocks(const std::vector<Part>& parts, int64_t first, int64_t blocks, float* total, int64_t rows,
+               int64_t columns, int64_t ld) {
+  Rows sum(total, rows, columns, Eigen::OuterStride<>(ld));
+  sum.setZero();
+  for (int64_t block = 0; block < blocks; ++block) {
+    const Part& part = parts[first + block];
+    if (part.size() > 0) sum += Eigen::Map<const Matrix>(part.data(), rows, columns);
+  }
+}
 
 template <typename Cell>
 void Backward(OpKernelContext* context, const Problem& problem, const BackwardData& data) {
   const int64_t n = problem.units, gu = Cell::kGates * n, su = Cell::kStates * n, wu = Cell::kWorkspace * n;
-  const Frames projected = problem.projected(), outputs = problem.outputs();
+  const int64_t features = problem.features;
+  const bool project = problem.project_inputs;
+  const Frames inputs = problem.inputs(), outputs = problem.outputs();
   const int64_t blocks = BlockCount(context, problem);
   // Each (direction, block) sums its own weight gradients; they are added up after, in block order.
-  std::vector<Matrix> kernel_gradients(problem.directions * blocks);
-  std::vector<Vector> bias_gradients(problem.directions * blocks);
+  std::vector<Matrix> kernel_gradients(problem.directions * blocks), input_kernel_gradients(kernel_gradients.size());
+  std::vector<Vector> bias_gradients(kernel_gradients.size()), input_bias_gradients(kernel_gradients.size());
+  // Both directions' dL/dx meet on the same frames: the second direction's is summed in after the loops.
+  std::vector<float> second_inputs_gradient(project && problem.directions == 2 ? problem.batch * problem.time *
+                                                                                       features : 0);
   ForEachBlock(context, problem, blocks, [&](int64_t direction, int64_t block, int64_t first_row, int64_t rows) {
     // U^T, for carry = dq U^T.
-    const PackedWeights kernel_transposed(data.recurrent_kernel + direction * n * gu, gu, n, true);
+    const PackedWeights kernel_transposed(data.recurrent_kernel + direction * n * gu, gu, n, gu, true);
     const CellConstants constants{n, problem.activation, data.recurrent_bias + direction * gu};
     const int64_t state_offset = (direction * problem.batch + first_row) * su;
     const float* initial = data.initial_state + state_offset;
@@ -542,17 +625,37 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
     Rows carry_h(carry, rows, n, Eigen::OuterStride<>(su));
     // dU = sum_t h_{t-1}^T dq_t, one product per chunk of steps, stacked in step order: a product per step
     // would read and write all of dU every step, one after the loop would keep every step's dq out of cache.
+    // dW = sum_t x_t^T dp_t likewise.
     const int64_t chunk = std::max<int64_t>(1, kGradientDepth / rows);
     Matrix previous_states(chunk * rows, n), dq(chunk * rows, gu), upstream(rows, n);
     Matrix& kernel_gradient = kernel_gradients[direction * blocks + block];
     Vector& bias_gradient = bias_gradients[direction * blocks + block];
     kernel_gradient.setZero(n, gu);
     if (Cell::kSeparateDq) bias_gradient.setZero(gu);
+    // With project_inputs: W^T for dx = dp W^T, the chunk's frames, its dp where it is not dq (the GRU's).
+    std::optional<PackedWeights> input_kernel_transposed;
+    Matrix frames, separate_dp;
+    Matrix& input_kernel_gradient = input_kernel_gradients[direction * blocks + block];
+    Vector& input_bias_gradient = input_bias_gradients[direction * blocks + block];
+    float* inputs_gradient = direction == 0 ? data.inputs_gradient : second_inputs_gradient.data();
+    if (project) {
+      input_kernel_transposed.emplace(data.input_kernel + direction * gu, gu, features, problem.directions * gu,
+                                      true);
+      frames.resize(chunk * rows, features);
+      if (Cell::kSeparateDq) separate_dp.resize(chunk * rows, gu);
+      input_kernel_gradient.setZero(features, gu);
+      input_bias_gradient.setZero(gu);
+    }
+    const Matrix& chunk_dp = Cell::kSeparateDq ? separate_dp : dq;
     int64_t stacked = 0;  // steps in the chunk so far
     const auto add_chunk = [&] {
       const int64_t depth = stacked * rows;
       kernel_gradient.noalias() += previous_states.topRows(depth).transpose() * dq.topRows(depth);
       if (Cell::kSeparateDq) bias_gradient += dq.topRows(depth).colwise().sum();
+      if (project) {
+        input_kernel_gradient.noalias() += frames.topRows(depth).transpose() * chunk_dp.topRows(depth);
+        input_bias_gradient += chunk_dp.topRows(depth).colwise().sum();
+      }
       stacked = 0;
     };
     for (int64_t index = problem.time - 1; index >= 0; --index) {
@@ -566,14 +669,23 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
                                             LstmCell::kCellColumn * n
                                       : initial + n;
       const int64_t c_stride = index > 0 ? wu : su;
-      float* dp = data.projected_gradient + projected.offset(t, first_row) + direction * gu;
+      const int64_t frame = inputs.offset(t, first_row);
       float* step_dq = dq.data() + stacked * rows * gu;
+      // dL/dp_t: into the chunk with project_inputs, else straight into the op's output.
+      float* dp = data.inputs_gradient + frame + problem.input_column(direction);
+      int64_t dp_stride = inputs.stride();
+      if (project) {
+        dp = Cell::kSeparateDq ? separate_dp.data() + stacked * rows * gu : step_dq;
+        dp_stride = gu;
+        frames.middleRows(stacked * rows, rows) =
+            ConstRows(data.inputs + frame, rows, features, Eigen::OuterStride<>(inputs.stride()));
+      }
       previous_states.middleRows(stacked * rows, rows) = ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride));
       upstream = carry_h + ConstRows(data.states_gradient + outputs.offset(t, first_row) + direction * n, rows, n,
                                      Eigen::OuterStride<>(outputs.stride()));
       bool any_real = false;
       for (int64_t row = 0; row < rows; ++row) {
-        float* row_dp = dp + row * projected.stride();
+        float* row_dp = dp + row * dp_stride;
         float* row_dq = step_dq + row * gu;
         float* row_carry = carry + row * su;
         if (problem.real(t, first_row + row)) {
@@ -582,12 +694,20 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
           Cell::Backward(constants, upstream.row(row).data(), h + row * outputs.stride(), h_prev + row * h_stride,
                          c_prev + row * c_stride, work + row * wu, Cell::kSeparateDq ? row_dp : row_dq, row_dq,
                          row_carry, row_carry + n);
-          if (!Cell::kSeparateDq) std::memcpy(row_dp, row_dq, gu * sizeof(float));
+          if (row_dp != row_dq && !Cell::kSeparateDq) std::memcpy(row_dp, row_dq, gu * sizeof(float));
         } else {
           // A padding frame passes dL/dh and dL/dc on unchanged and has no pre-activation.
           std::memset(row_dp, 0, gu * sizeof(float));
           std::memset(row_dq, 0, gu * sizeof(float));
           std::memcpy(row_carry, upstream.row(row).data(), n * sizeof(float));
+        }
+      }
+      if (project) {
+        float* dx = inputs_gradient + frame;
+        if (any_real) {
+          input_kernel_transposed->Multiply(dp, gu, rows, dx, inputs.stride(), false);
+        } else {
+          Rows(dx, rows, features, Eigen::OuterStride<>(inputs.stride())).setZero();
         }
       }
       if (!any_real) continue;
@@ -596,21 +716,22 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
     }
     if (stacked > 0) add_chunk();
   });
+  const int64_t width = problem.directions * gu;
   for (int64_t direction = 0; direction < problem.directions; ++direction) {
-    Eigen::Map<Matrix> kernel_total(data.recurrent_kernel_gradient + direction * n * gu, n, gu);
-    kernel_total.setZero();
-    for (int64_t block = 0; block < blocks; ++block) {
-      // A block without rows (a batch smaller than the blocks) left its gradient empty.
-      const Matrix& part = kernel_gradients[direction * blocks + block];
-      if (part.size() > 0) kernel_total += part;
+    const int64_t first = direction * blocks;
+    AddBlocks(kernel_gradients, first, blocks, data.recurrent_kernel_gradient + direction * n * gu, n, gu, gu);
+    if (Cell::kSeparateDq) {
+      AddBlocks(bias_gradients, first, blocks, data.recurrent_bias_gradient + direction * gu, 1, gu, gu);
     }
-    if (!Cell::kSeparateDq) continue;
-    Eigen::Map<Vector> bias_total(data.recurrent_bias_gradient + direction * gu, gu);
-    bias_total.setZero();
-    for (int64_t block = 0; block < blocks; ++block) {
-      const Vector& part = bias_gradients[direction * blocks + block];
-      if (part.size() > 0) bias_total += part;
+    if (project) {
+      AddBlocks(input_kernel_gradients, first, blocks, data.input_kernel_gradient + direction * gu, features, gu,
+                width);
+      AddBlocks(input_bias_gradients, first, blocks, data.input_bias_gradient + direction * gu, 1, gu, width);
     }
+  }
+  if (!second_inputs_gradient.empty()) {
+    Array(data.inputs_gradient, second_inputs_gradient.size()) +=
+        ConstArray(second_inputs_gradient.data(), second_inputs_gradient.size());
   }
 }
 
@@ -627,9 +748,12 @@ class ZooRecurrenceGrad : public RecurrenceOp {
     const Tensor& workspace = context->input(5);
     const Tensor& states_gradient = context->input(6);
     const Tensor& final_state_gradient = context->input(7);
+    const Tensor& inputs = context->input(8);
+    const Tensor& input_kernel = context->input(9);
     Problem problem;
     OP_REQUIRES_OK(context,
                    Describe(states, "states", initial_state, recurrent_kernel, recurrent_bias, mask, &problem));
+    OP_REQUIRES_OK(context, DescribeInputProjection(inputs, input_kernel, nullptr, &problem));
     const TensorShape states_shape = problem.frames_shape(problem.directions * problem.units);
     OP_REQUIRES(context, states.shape() == states_shape && states_gradient.shape() == states_shape,
                 InvalidArgument("states and states_gradient must be ", states_shape.DebugString(), ", got ",
@@ -640,22 +764,30 @@ class ZooRecurrenceGrad : public RecurrenceOp {
     OP_REQUIRES(context, final_state_gradient.shape() == initial_state.shape(),
                 InvalidArgument("final_state_gradient must be ", initial_state.shape().DebugString(), ", got ",
                                 final_state_gradient.shape().DebugString()));
-    Tensor *projected_gradient, *initial_state_gradient, *kernel_gradient, *bias_gradient;
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                0, problem.frames_shape(problem.directions * problem.gates * problem.units),
-                                &projected_gradient));
+    const int64_t width = problem.directions * problem.gates * problem.units;
+    Tensor *inputs_gradient, *initial_state_gradient, *kernel_gradient, *bias_gradient, *input_kernel_gradient,
+        *input_bias_gradient;
+    OP_REQUIRES_OK(context, context->allocate_output(0, problem.frames_shape(problem.inputs().width),
+                                                     &inputs_gradient));
     OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &initial_state_gradient));
     OP_REQUIRES_OK(context, context->allocate_output(2, recurrent_kernel.shape(), &kernel_gradient));
     OP_REQUIRES_OK(context, context->allocate_output(3, recurrent_bias.shape(), &bias_gradient));
+    OP_REQUIRES_OK(context, context->allocate_output(4, input_kernel.shape(), &input_kernel_gradient));
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                5, TensorShape({problem.project_inputs ? width : 0}), &input_bias_gradient));
     const BackwardData data{initial_state.flat<float>().data(),      recurrent_kernel.flat<float>().data(),
                             recurrent_bias.flat<float>().data(),     states.flat<float>().data(),
                             workspace.flat<float>().data(),          states_gradient.flat<float>().data(),
-                            final_state_gradient.flat<float>().data(), projected_gradient->flat<float>().data(),
+                            final_state_gradient.flat<float>().data(), inputs.flat<float>().data(),
+                            input_kernel.flat<float>().data(),       inputs_gradient->flat<float>().data(),
                             initial_state_gradient->flat<float>().data(), kernel_gradient->flat<float>().data(),
-                            bias_gradient->flat<float>().data()};
+                            bias_gradient->flat<float>().data(),     input_kernel_gradient->flat<float>().data(),
+                            input_bias_gradient->flat<float>().data()};
     if (problem.batch == 0) {
       kernel_gradient->flat<float>().setZero();
       bias_gradient->flat<float>().setZero();
+      input_kernel_gradient->flat<float>().setZero();
+      input_bias_gradient->flat<float>().setZero();
       return;
     }
     if (problem.cell == "lstm") {
@@ -689,6 +821,7 @@ absl::Status RecurrenceShape(InferenceContext* context) {
   bool time_major;
   TF_RETURN_IF_ERROR(context->GetAttr("cell", &cell));
   TF_RETURN_IF_ERROR(context->GetAttr("time_major", &time_major));
+  // projected, or x with project_inputs: either way the states' batch and time.
   ShapeHandle projected, states;
   TF_RETURN_IF_ERROR(context->WithRank(context->input(0), 3, &projected));
   DimensionHandle width;
@@ -707,14 +840,22 @@ absl::Status RecurrenceShape(InferenceContext* context) {
 }
 
 absl::Status RecurrenceGradShape(InferenceContext* context) {
-  ShapeHandle projected_gradient;
+  bool project_inputs;
+  TF_RETURN_IF_ERROR(context->GetAttr("project_inputs", &project_inputs));
   DimensionHandle width;
   TF_RETURN_IF_ERROR(Width(context, context->input(1), true, &width));
-  TF_RETURN_IF_ERROR(FramesShape(context, context->input(4), width, &projected_gradient));
-  context->set_output(0, projected_gradient);
+  if (project_inputs) {
+    context->set_output(0, context->input(8));
+  } else {
+    ShapeHandle projected_gradient;
+    TF_RETURN_IF_ERROR(FramesShape(context, context->input(4), width, &projected_gradient));
+    context->set_output(0, projected_gradient);
+  }
   context->set_output(1, context->input(0));
   context->set_output(2, context->input(1));
   context->set_output(3, context->input(2));
+  context->set_output(4, context->input(9));
+  context->set_output(5, context->Vector(project_inputs ? width : context->MakeDim(0)));
   return absl::OkStatus();
 }
 
@@ -722,15 +863,18 @@ absl::Status RecurrenceGradShape(InferenceContext* context) {
 }  // namespace zoo
 
 REGISTER_OP("ZooRecurrence")
-    .Input("projected: float")
+    .Input("inputs: float")
     .Input("initial_state: float")
     .Input("recurrent_kernel: float")
     .Input("recurrent_bias: float")
     .Input("mask: bool")
+    .Input("input_kernel: float")
+    .Input("input_bias: float")
     .Attr("cell: {'basic', 'lstm', 'gru'}")
     .Attr("activation: {'tanh', 'sigmoid', 'relu', 'linear'} = 'tanh'")
     .Attr("reverse: bool = false")
     .Attr("time_major: bool = false")
+    .Attr("project_inputs: bool = false")
     .Output("states: float")
     .Output("final_state: float")
     .Output("workspace: float")
@@ -745,14 +889,19 @@ REGISTER_OP("ZooRecurrenceGrad")
     .Input("workspace: float")
     .Input("states_gradient: float")
     .Input("final_state_gradient: float")
+    .Input("inputs: float")
+    .Input("input_kernel: float")
     .Attr("cell: {'basic', 'lstm', 'gru'}")
     .Attr("activation: {'tanh', 'sigmoid', 'relu', 'linear'} = 'tanh'")
     .Attr("reverse: bool = false")
     .Attr("time_major: bool = false")
-    .Output("projected_gradient: float")
+    .Attr("project_inputs: bool = false")
+    .Output("inputs_gradient: float")
     .Output("initial_state_gradient: float")
     .Output("recurrent_kernel_gradient: float")
     .Output("recurrent_bias_gradient: float")
+    .Output("input_kernel_gradient: float")
+    .Output("input_bias_gradient: float")
     .SetShapeFn(zoo::RecurrenceGradShape);
 
 REGISTER_KERNEL_BUILDER(Name("ZooRecurrence").Device(tensorflow::DEVICE_CPU), zoo::ZooRecurrence);

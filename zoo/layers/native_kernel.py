@@ -4,8 +4,9 @@
 caller computes the input side, projected = x W + b for every frame, with one
 matmul, and the op runs the recurrence on it, both directions of a
 bidirectional layer in one call. Its gradient with respect to `projected` is
-the caller's way back to x, W and b through that matmul's own gradient. Only
-training uses it: inference graphs, which SavedModel export and TF Lite
+the caller's way back to x, W and b through that matmul's own gradient. For
+narrow inputs the caller passes x, W and b instead (`input_kernel`), and the
+op makes each frame's projection inside its loop. Only training uses it: inference graphs, which SavedModel export and TF Lite
 conversion trace, keep to TensorFlow's own ops, so they load with plain
 TensorFlow and run on phones.
 
@@ -160,8 +161,8 @@ STATES = {"basic": 1, "lstm": 2, "gru": 1}
 
 
 def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=None, mask=None, reverse=False,
-               time_major=False, activation="tanh"):
-    """The recurrence of `cell` ("basic", "lstm" or "gru") over precomputed input projections, in one or two directions.
+               time_major=False, activation="tanh", input_kernel=None, input_bias=None):
+    """The recurrence of `cell` ("basic", "lstm" or "gru") over input projections, in one or two directions.
 
     Args:
         cell: "basic" (h = phi(p + h U)), "lstm" (Keras's gates i, f, c, o) or
@@ -169,6 +170,8 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         projected: (batch, time, D * G * U), or (time, batch, D * G * U) when
             `time_major`: x_t W + b for every frame; direction d's G * U
             columns are [d * G * U, (d + 1) * G * U), gates in Keras's order.
+            With `input_kernel`, the frames x themselves, (batch, time, F):
+            the op computes x_t W + b per step.
         initial_state: (D, batch, S * U): h, or [h | c] for the LSTM, per direction.
         recurrent_kernel: (D, U, G * U), Keras's recurrent_kernel per direction.
         recurrent_bias: the GRU's (D, G * U) recurrent bias (Keras's bias[1]); None otherwise.
@@ -178,13 +181,16 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
             1, when D = 2, always runs opposite to direction 0.
         time_major: the layout of `projected`, `mask` and the returned states.
         activation: the basic cell's phi: "tanh", "sigmoid", "relu" or "linear".
+        input_kernel: None, or W (F, D * G * U), every direction's Keras
+            kernel side by side; then `projected` holds x.
+        input_bias: b (D * G * U), with `input_kernel` only.
 
     Returns:
         (states, final_state): states (batch, time, D * U) in frame order for
         both directions (direction d in columns [d * U, (d + 1) * U)), and
         final_state (D, batch, S * U), the states after each direction's last
-        real frame. Differentiable with respect to projected, initial_state,
-        recurrent_kernel and recurrent_bias.
+        real frame. Differentiable with respect to projected (or x),
+        initial_state, recurrent_kernel, recurrent_bias, input_kernel and input_bias.
     """
     operations = library()
     # Plain tensors only: a variable read inside the custom gradient would need its own gradient path.
@@ -192,15 +198,21 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         tf.convert_to_tensor(t, tf.float32) for t in (projected, initial_state, recurrent_kernel)
     )
     biases = [] if recurrent_bias is None else [tf.convert_to_tensor(recurrent_bias, tf.float32)]
-    # An empty mask stands for "every frame is real", an empty bias for "none".
+    project_inputs = input_kernel is not None
+    input_weights = ([tf.convert_to_tensor(input_kernel, tf.float32), tf.convert_to_tensor(input_bias, tf.float32)]
+                     if project_inputs else [])
+    # An empty mask stands for "every frame is real", an empty tensor for "no such weight".
     mask = tf.zeros((0,), tf.bool) if mask is None else tf.cast(mask, tf.bool)
-    attributes = dict(cell=cell, activation=activation, reverse=reverse, time_major=time_major)
+    none = tf.zeros((0,))
+    attributes = dict(cell=cell, activation=activation, reverse=reverse, time_major=time_major,
+                      project_inputs=project_inputs)
 
     @tf.custom_gradient
-    def recurrence(projected, initial_state, recurrent_kernel, *biases):
-        bias = biases[0] if biases else tf.zeros((tf.shape(recurrent_kernel)[0], 0))
+    def recurrence(projected, initial_state, recurrent_kernel, *weights):
+        bias = weights[0] if biases else tf.zeros((tf.shape(recurrent_kernel)[0], 0))
+        kernel, input_bias = weights[len(biases):] if project_inputs else (none, none)
         states, final_state, workspace = operations.zoo_recurrence(
-            projected, initial_state, recurrent_kernel, bias, mask, **attributes
+            projected, initial_state, recurrent_kernel, bias, mask, kernel, input_bias, **attributes
         )
 
         def gradient(states_gradient, final_state_gradient):
@@ -208,12 +220,14 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
                 states_gradient = tf.zeros_like(states)
             if final_state_gradient is None:
                 final_state_gradient = tf.zeros_like(final_state)
-            projected_gradient, initial_gradient, kernel_gradient, bias_gradient = operations.zoo_recurrence_grad(
+            (projected_gradient, initial_gradient, kernel_gradient, bias_gradient, input_kernel_gradient,
+             input_bias_gradient) = operations.zoo_recurrence_grad(
                 initial_state, recurrent_kernel, bias, mask, states, workspace, states_gradient,
-                final_state_gradient, **attributes,
+                final_state_gradient, projected if project_inputs else none, kernel, **attributes,
             )
-            return (projected_gradient, initial_gradient, kernel_gradient, *([bias_gradient] if biases else []))
+            return (projected_gradient, initial_gradient, kernel_gradient, *([bias_gradient] if biases else []),
+                    *([input_kernel_gradient, input_bias_gradient] if project_inputs else []))
 
         return (states, final_state), gradient
 
-    return recurrence(projected, initial_state, recurrent_kernel, *biases)
+    return recurrence(projected, initial_state, recurrent_kernel, *biases, *input_weights)

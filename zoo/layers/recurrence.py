@@ -6,7 +6,8 @@ everything else is written once, here, for all of them:
 - the input projection x_t W + b needs no state, so it is one large matmul
   over every frame of every direction before the loop, as cuDNN does; what
   is left on the sequential path is each step's recurrent product and the
-  cell's gate arithmetic;
+  cell's gate arithmetic (the native op takes narrow inputs unprojected, see
+  NARROW_INPUTS);
 - masking (a masked frame keeps every state, h and c, and outputs the kept h),
   directions (a reversed direction reads the frames from the last; outputs
   come back in frame order either way), initial and final states;
@@ -31,6 +32,13 @@ BLOCK = 8
 # block (`_loop_and_replay`): longer blocks copy less per iteration but pad
 # short sequences more.
 SEQUENCE_BLOCK = 32
+# Inputs at most this wide go into the native op as they are, and it makes
+# each frame's x_t W + b inside its loop: there the product is cheap, while
+# the one large matmul before the loop would be bound by memory, writing a
+# (batch, time, D * G * U) tensor many times wider than x, and its gradient
+# reading that twice. bench/layers.py's framewise shape (39 inputs) and g2p's
+# (64) gain; wider inputs keep the large matmul.
+NARROW_INPUTS = 64
 
 
 def run(sequences, directions, mask=None, time_major=False, training=False):
@@ -55,13 +63,13 @@ def run(sequences, directions, mask=None, time_major=False, training=False):
     cells = [cell for cell, _, _ in directions]
     kernel = tf.concat([tf.convert_to_tensor(cell.kernel) for cell in cells], axis=-1)
     bias = tf.concat([cell.input_bias() for cell in cells], axis=-1)
-    projected = project(sequences, kernel, bias)
     initial_states = [[tf.convert_to_tensor(state) for state in states] for _, states, _ in directions]
     if mask is not None:
         mask = tf.cast(mask, tf.bool)
     if training and native_kernel.usable(sequences, training) and all(cell.native_ok for cell in cells):
-        return _run_native(projected, cells, initial_states, directions[0][2], mask, time_major)
-    return scan(projected, cells, initial_states, [reverse for _, _, reverse in directions], mask, time_major)
+        return _run_native(sequences, kernel, bias, cells, initial_states, directions[0][2], mask, time_major)
+    return scan(project(sequences, kernel, bias), cells, initial_states, [reverse for _, _, reverse in directions],
+                mask, time_major)
 
 
 def project(sequences, kernel, bias):
@@ -72,13 +80,14 @@ def project(sequences, kernel, bias):
     return tf.reshape(projected, tf.concat([shape[:2], [tf.shape(kernel)[-1]]], axis=0))
 
 
-def _run_native(projected, cells, initial_states, reverse, mask, time_major):
+def _run_native(sequences, kernel, bias, cells, initial_states, reverse, mask, time_major):
     """Every direction in one call of the compiled op: direction 1 runs opposite to direction 0."""
     cell = cells[0]
     recurrent_biases = [cell.recurrent_bias() for cell in cells]
+    narrow = sequences.shape[-1] is not None and sequences.shape[-1] <= NARROW_INPUTS
     states, finals = native_kernel.run_native(
         cell.NATIVE,
-        projected,
+        sequences if narrow else project(sequences, kernel, bias),
         tf.stack([tf.concat(states, axis=-1) for states in initial_states]),
         tf.stack([tf.convert_to_tensor(cell.recurrent_kernel) for cell in cells]),
         None if recurrent_biases[0] is None else tf.stack(recurrent_biases),
@@ -86,6 +95,8 @@ def _run_native(projected, cells, initial_states, reverse, mask, time_major):
         reverse=reverse,
         time_major=time_major,
         activation=cell.native_activation,
+        input_kernel=kernel if narrow else None,
+        input_bias=bias if narrow else None,
     )
     outputs = tf.split(states, len(cells), axis=-1)
     count = len(cell.state_size_list)
