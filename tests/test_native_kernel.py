@@ -74,14 +74,20 @@ def to_layout(array, time_major):
     return None if array is None else (np.swapaxes(array, 0, 1) if time_major else array)
 
 
+def side_by_side(results):
+    """run_native's (per-direction states, final_state) -> (states (..., D * U), final_state)."""
+    states, final_state = results
+    return tf.concat(states, axis=-1), final_state
+
+
 def run(cell, activation, inputs, mask, reverse, time_major):
     projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias = (
         None if value is None else value.astype("float32") for value in inputs)
-    return native_kernel.run_native(
+    return side_by_side(native_kernel.run_native(
         cell, to_layout(projected, time_major), initial_state, recurrent_kernel, recurrent_bias,
         mask=to_layout(mask, time_major), reverse=reverse, time_major=time_major, activation=activation,
         input_kernel=input_kernel, input_bias=input_bias,
-    )
+    ))
 
 
 def test_the_kernel_builds_here():
@@ -159,9 +165,10 @@ def gradients(time_loop, cell, activation, inputs, mask, reverse, time_major, pr
 
 def native(cell, activation, projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias,
            mask, reverse, time_major):
-    return native_kernel.run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias,
-                                    mask=to_layout(mask, time_major), reverse=reverse, time_major=time_major,
-                                    activation=activation, input_kernel=input_kernel, input_bias=input_bias)
+    return side_by_side(native_kernel.run_native(
+        cell, projected, initial_state, recurrent_kernel, recurrent_bias, mask=to_layout(mask, time_major),
+        reverse=reverse, time_major=time_major, activation=activation, input_kernel=input_kernel,
+        input_bias=input_bias))
 
 
 def plain(cell, activation, projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel, input_bias,
@@ -230,7 +237,7 @@ def test_gradients_equal_finite_differences_of_the_numpy_reference(cell):
         x_t, kernel, recurrent_kernel, bias, initial = tensors
         input_bias = bias[0] if cell == "gru" else bias
         projected = tf.tensordot(x_t, kernel, 1) + input_bias
-        states, final_state = native_kernel.run_native(
+        (states,), final_state = native_kernel.run_native(
             cell, projected, initial[None], recurrent_kernel[None], bias[1][None] if cell == "gru" else None,
             mask=mask)
         result = tf.reduce_sum(states * probes[0]) + tf.reduce_sum(final_state[0, :, :units] * probes[1])
@@ -343,11 +350,11 @@ def test_narrow_inputs_go_into_the_op_and_wide_ones_are_projected_first(make_lay
 
 
 def call_op(cell="lstm", projected=(2, 3, 8), initial_state=(1, 2, 4), recurrent_kernel=(1, 2, 8),
-            recurrent_bias=(1, 0), mask=(0,), input_kernel=(0,), input_bias=(0,), project_inputs=False):
+            recurrent_bias=(1, 0), mask=(0,), input_kernel=(0,), input_bias=(0,), project_inputs=False, directions=1):
     return native_kernel.library().zoo_recurrence(
         tf.zeros(projected), tf.zeros(initial_state), tf.zeros(recurrent_kernel), tf.zeros(recurrent_bias),
         tf.ones(mask, tf.bool), tf.zeros(input_kernel), tf.zeros(input_bias), cell=cell,
-        project_inputs=project_inputs)
+        project_inputs=project_inputs, directions=directions)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -362,6 +369,8 @@ def call_op(cell="lstm", projected=(2, 3, 8), initial_state=(1, 2, 4), recurrent
      r"recurrent_bias must be \[1,6\]"),
     (dict(mask=(3, 2)), r"mask must be \[2,3\]"),
     (dict(input_kernel=(5, 8)), "input_kernel and input_bias must be empty without project_inputs"),
+    (dict(recurrent_kernel=(2, 2, 8), initial_state=(2, 2, 4), recurrent_bias=(2, 0), projected=(2, 3, 16)),
+     "directions must be recurrent_kernel's first axis, 2, got 1"),
     (dict(project_inputs=True, projected=(2, 3, 5), input_kernel=(5, 4), input_bias=(8,)),
      r"input_kernel must be \(features, directions \* 4 \* units\) = \[5,8\]"),
     (dict(project_inputs=True, projected=(2, 3, 5), input_kernel=(5, 8), input_bias=(4,)),
@@ -376,8 +385,8 @@ def test_the_gradient_op_checks_its_workspace():
     operations = native_kernel.library()
     with pytest.raises(tf.errors.InvalidArgumentError, match="workspace must be"):
         operations.zoo_recurrence_grad(tf.zeros((1, 2, 4)), tf.zeros((1, 2, 8)), tf.zeros((1, 0)),
-                                       tf.zeros((0,), tf.bool), tf.zeros((2, 3, 2)), tf.zeros((1, 3, 2, 2)),
-                                       tf.zeros((2, 3, 2)), tf.zeros((1, 2, 4)), tf.zeros((0,)), tf.zeros((0,)),
+                                       tf.zeros((0,), tf.bool), [tf.zeros((2, 3, 2))], tf.zeros((1, 3, 2, 2)),
+                                       [tf.zeros((2, 3, 2))], tf.zeros((1, 2, 4)), tf.zeros((0,)), tf.zeros((0,)),
                                        cell="lstm")
 
 
@@ -395,9 +404,9 @@ def test_empty_time_and_empty_batch(cell, batch, time, project):
                if t is not None]
     with tf.GradientTape() as tape:
         tape.watch(watched)
-        states_out, final_state = native_kernel.run_native(cell, projected, initial_state, recurrent_kernel,
-                                                           recurrent_bias, input_kernel=input_kernel,
-                                                           input_bias=input_bias)
+        states_out, final_state = side_by_side(native_kernel.run_native(
+            cell, projected, initial_state, recurrent_kernel, recurrent_bias, input_kernel=input_kernel,
+            input_bias=input_bias))
         loss = tf.reduce_sum(final_state) + tf.reduce_sum(states_out)
     assert states_out.shape == (batch, time, 8)
     np.testing.assert_array_equal(final_state, initial_state)

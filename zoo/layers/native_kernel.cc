@@ -317,7 +317,8 @@ struct Problem {
   Frames inputs() const { return {batch, time, project_inputs ? features : directions * gates * units, time_major}; }
   // Where direction d's p_t starts in a frame of inputs() (project_inputs: in the op's own buffer).
   int64_t input_column(int64_t direction) const { return project_inputs ? 0 : direction * gates * units; }
-  Frames outputs() const { return {batch, time, directions * units, time_major}; }
+  // Each direction's states are a tensor of their own, so a Bidirectional layer merges them without slicing.
+  Frames outputs() const { return {batch, time, units, time_major}; }
   TensorShape frames_shape(int64_t width) const {
     return time_major ? TensorShape({time, batch, width}) : TensorShape({batch, time, width});
   }
@@ -468,7 +469,8 @@ class RecurrenceOp : public OpKernel {
 // The buffers of one forward call. input_kernel and input_bias are read with project_inputs only.
 struct ForwardData {
   const float *inputs, *initial_state, *recurrent_kernel, *recurrent_bias, *input_kernel, *input_bias;
-  float *states, *final_state, *workspace;
+  float* states[2];  // per direction
+  float *final_state, *workspace;
 };
 
 template <typename Cell>
@@ -504,7 +506,7 @@ void Forward(OpKernelContext* context, const Problem& problem, const ForwardData
         p = projected.data();
         p_stride = gu;
       }
-      float* h = data.states + outputs.offset(t, first_row) + direction * n;
+      float* h = data.states[direction] + outputs.offset(t, first_row);
       float* work = data.workspace + problem.work_offset(direction, t, first_row);
       kernel.Multiply(h_prev, h_stride, rows, a.data(), gu, false);
       for (int64_t row = 0; row < rows; ++row) {
@@ -557,16 +559,24 @@ class ZooRecurrence : public RecurrenceOp {
     OP_REQUIRES(context, problem.project_inputs || inputs.dim_size(2) == width,
                 InvalidArgument("projected's last axis must be directions * ", problem.gates, " * units = ", width,
                                 " for cell '", problem.cell, "', got ", inputs.shape().DebugString()));
-    Tensor *states, *final_state, *workspace;
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                0, problem.frames_shape(problem.directions * problem.units), &states));
-    OP_REQUIRES_OK(context, context->allocate_output(1, initial_state.shape(), &final_state));
-    OP_REQUIRES_OK(context, context->allocate_output(2, problem.workspace_shape(), &workspace));
-    const ForwardData data{inputs.flat<float>().data(),         initial_state.flat<float>().data(),
-                           recurrent_kernel.flat<float>().data(), recurrent_bias.flat<float>().data(),
-                           input_kernel.flat<float>().data(),     input_bias.flat<float>().data(),
-                           states->flat<float>().data(),        final_state->flat<float>().data(),
-                           workspace->flat<float>().data()};
+    tensorflow::OpOutputList states;
+    OP_REQUIRES_OK(context, context->output_list("states", &states));
+    OP_REQUIRES(context, states.size() == problem.directions,
+                InvalidArgument("directions must be recurrent_kernel's first axis, ", problem.directions, ", got ",
+                                states.size()));
+    Tensor *final_state, *workspace;
+    ForwardData data{inputs.flat<float>().data(),         initial_state.flat<float>().data(),
+                     recurrent_kernel.flat<float>().data(), recurrent_bias.flat<float>().data(),
+                     input_kernel.flat<float>().data(),     input_bias.flat<float>().data()};
+    for (int direction = 0; direction < problem.directions; ++direction) {
+      Tensor* direction_states;
+      OP_REQUIRES_OK(context, states.allocate(direction, problem.frames_shape(problem.units), &direction_states));
+      data.states[direction] = direction_states->flat<float>().data();
+    }
+    OP_REQUIRES_OK(context, context->allocate_output("final_state", initial_state.shape(), &final_state));
+    OP_REQUIRES_OK(context, context->allocate_output("workspace", problem.workspace_shape(), &workspace));
+    data.final_state = final_state->flat<float>().data();
+    data.workspace = workspace->flat<float>().data();
     if (problem.batch == 0) return;
     if (problem.cell == "lstm") {
       Forward<LstmCell>(context, problem, data);
@@ -581,8 +591,9 @@ class ZooRecurrence : public RecurrenceOp {
 // The buffers of one backward call. inputs, input_kernel and the input gradients beyond inputs_gradient are
 // used with project_inputs only; inputs_gradient is dL/dx then, dL/dprojected otherwise.
 struct BackwardData {
-  const float *initial_state, *recurrent_kernel, *recurrent_bias, *states, *workspace, *states_gradient,
-      *final_state_gradient, *inputs, *input_kernel;
+  const float *initial_state, *recurrent_kernel, *recurrent_bias;
+  const float *states[2], *states_gradient[2];  // per direction
+  const float *workspace, *final_state_gradient, *inputs, *input_kernel;
   float *inputs_gradient, *initial_state_gradient, *recurrent_kernel_gradient, *recurrent_bias_gradient,
       *input_kernel_gradient, *input_bias_gradient;
 };
@@ -661,8 +672,8 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
     for (int64_t index = problem.time - 1; index >= 0; --index) {
       const int64_t t = problem.time_of(direction, index);
       const int64_t previous_t = index > 0 ? problem.time_of(direction, index - 1) : -1;
-      const float* h = data.states + outputs.offset(t, first_row) + direction * n;
-      const float* h_prev = index > 0 ? data.states + outputs.offset(previous_t, first_row) + direction * n : initial;
+      const float* h = data.states[direction] + outputs.offset(t, first_row);
+      const float* h_prev = index > 0 ? data.states[direction] + outputs.offset(previous_t, first_row) : initial;
       const int64_t h_stride = index > 0 ? outputs.stride() : su;
       const float* work = data.workspace + problem.work_offset(direction, t, first_row);
       const float* c_prev = index > 0 ? data.workspace + problem.work_offset(direction, previous_t, first_row) +
@@ -681,7 +692,7 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
             ConstRows(data.inputs + frame, rows, features, Eigen::OuterStride<>(inputs.stride()));
       }
       previous_states.middleRows(stacked * rows, rows) = ConstRows(h_prev, rows, n, Eigen::OuterStride<>(h_stride));
-      upstream = carry_h + ConstRows(data.states_gradient + outputs.offset(t, first_row) + direction * n, rows, n,
+      upstream = carry_h + ConstRows(data.states_gradient[direction] + outputs.offset(t, first_row), rows, n,
                                      Eigen::OuterStride<>(outputs.stride()));
       bool any_real = false;
       for (int64_t row = 0; row < rows; ++row) {
@@ -740,24 +751,38 @@ class ZooRecurrenceGrad : public RecurrenceOp {
   using RecurrenceOp::RecurrenceOp;
 
   void Compute(OpKernelContext* context) override {
-    const Tensor& initial_state = context->input(0);
-    const Tensor& recurrent_kernel = context->input(1);
-    const Tensor& recurrent_bias = context->input(2);
-    const Tensor& mask = context->input(3);
-    const Tensor& states = context->input(4);
-    const Tensor& workspace = context->input(5);
-    const Tensor& states_gradient = context->input(6);
-    const Tensor& final_state_gradient = context->input(7);
-    const Tensor& inputs = context->input(8);
-    const Tensor& input_kernel = context->input(9);
+    // By name: the lists of per-direction states and gradients move every later input's position.
+    const Tensor *initial_state_input, *recurrent_kernel_input, *recurrent_bias_input, *mask_input, *workspace_input,
+        *final_state_gradient_input, *inputs_input, *input_kernel_input;
+    tensorflow::OpInputList states, states_gradient;
+    OP_REQUIRES_OK(context, context->input("initial_state", &initial_state_input));
+    OP_REQUIRES_OK(context, context->input("recurrent_kernel", &recurrent_kernel_input));
+    OP_REQUIRES_OK(context, context->input("recurrent_bias", &recurrent_bias_input));
+    OP_REQUIRES_OK(context, context->input("mask", &mask_input));
+    OP_REQUIRES_OK(context, context->input_list("states", &states));
+    OP_REQUIRES_OK(context, context->input("workspace", &workspace_input));
+    OP_REQUIRES_OK(context, context->input_list("states_gradient", &states_gradient));
+    OP_REQUIRES_OK(context, context->input("final_state_gradient", &final_state_gradient_input));
+    OP_REQUIRES_OK(context, context->input("inputs", &inputs_input));
+    OP_REQUIRES_OK(context, context->input("input_kernel", &input_kernel_input));
+    const Tensor &initial_state = *initial_state_input, &recurrent_kernel = *recurrent_kernel_input,
+                 &recurrent_bias = *recurrent_bias_input, &mask = *mask_input, &workspace = *workspace_input,
+                 &final_state_gradient = *final_state_gradient_input, &inputs = *inputs_input,
+                 &input_kernel = *input_kernel_input;
     Problem problem;
     OP_REQUIRES_OK(context,
-                   Describe(states, "states", initial_state, recurrent_kernel, recurrent_bias, mask, &problem));
+                   Describe(states[0], "states", initial_state, recurrent_kernel, recurrent_bias, mask, &problem));
+    OP_REQUIRES(context, states.size() == problem.directions,
+                InvalidArgument("one states tensor per direction: ", problem.directions, ", got ", states.size()));
     OP_REQUIRES_OK(context, DescribeInputProjection(inputs, input_kernel, nullptr, &problem));
-    const TensorShape states_shape = problem.frames_shape(problem.directions * problem.units);
-    OP_REQUIRES(context, states.shape() == states_shape && states_gradient.shape() == states_shape,
-                InvalidArgument("states and states_gradient must be ", states_shape.DebugString(), ", got ",
-                                states.shape().DebugString(), " and ", states_gradient.shape().DebugString()));
+    const TensorShape states_shape = problem.frames_shape(problem.units);
+    for (int direction = 0; direction < problem.directions; ++direction) {
+      OP_REQUIRES(context, states[direction].shape() == states_shape &&
+                               states_gradient[direction].shape() == states_shape,
+                  InvalidArgument("states and states_gradient must be ", states_shape.DebugString(), ", got ",
+                                  states[direction].shape().DebugString(), " and ",
+                                  states_gradient[direction].shape().DebugString()));
+    }
     OP_REQUIRES(context, workspace.shape() == problem.workspace_shape(),
                 InvalidArgument("workspace must be ", problem.workspace_shape().DebugString(),
                                 " as ZooRecurrence made it, got ", workspace.shape().DebugString()));
@@ -775,14 +800,25 @@ class ZooRecurrenceGrad : public RecurrenceOp {
     OP_REQUIRES_OK(context, context->allocate_output(4, input_kernel.shape(), &input_kernel_gradient));
     OP_REQUIRES_OK(context, context->allocate_output(
                                 5, TensorShape({problem.project_inputs ? width : 0}), &input_bias_gradient));
-    const BackwardData data{initial_state.flat<float>().data(),      recurrent_kernel.flat<float>().data(),
-                            recurrent_bias.flat<float>().data(),     states.flat<float>().data(),
-                            workspace.flat<float>().data(),          states_gradient.flat<float>().data(),
-                            final_state_gradient.flat<float>().data(), inputs.flat<float>().data(),
-                            input_kernel.flat<float>().data(),       inputs_gradient->flat<float>().data(),
-                            initial_state_gradient->flat<float>().data(), kernel_gradient->flat<float>().data(),
-                            bias_gradient->flat<float>().data(),     input_kernel_gradient->flat<float>().data(),
-                            input_bias_gradient->flat<float>().data()};
+    BackwardData data{initial_state.flat<float>().data(),
+                      recurrent_kernel.flat<float>().data(),
+                      recurrent_bias.flat<float>().data(),
+                      {states[0].flat<float>().data(), nullptr},
+                      {states_gradient[0].flat<float>().data(), nullptr},
+                      workspace.flat<float>().data(),
+                      final_state_gradient.flat<float>().data(),
+                      inputs.flat<float>().data(),
+                      input_kernel.flat<float>().data(),
+                      inputs_gradient->flat<float>().data(),
+                      initial_state_gradient->flat<float>().data(),
+                      kernel_gradient->flat<float>().data(),
+                      bias_gradient->flat<float>().data(),
+                      input_kernel_gradient->flat<float>().data(),
+                      input_bias_gradient->flat<float>().data()};
+    if (problem.directions == 2) {
+      data.states[1] = states[1].flat<float>().data();
+      data.states_gradient[1] = states_gradient[1].flat<float>().data();
+    }
     if (problem.batch == 0) {
       kernel_gradient->flat<float>().setZero();
       bias_gradient->flat<float>().setZero();
@@ -810,10 +846,10 @@ absl::Status FramesShape(InferenceContext* context, ShapeHandle frames, Dimensio
   return context->ReplaceDim(frames, 2, width, shape);
 }
 
-// The recurrent kernel's directions times `factor` times units.
-absl::Status Width(InferenceContext* context, ShapeHandle recurrent_kernel, bool gates, DimensionHandle* width) {
+// The width of every direction's gates side by side: directions times G * units.
+absl::Status Width(InferenceContext* context, ShapeHandle recurrent_kernel, DimensionHandle* width) {
   TF_RETURN_IF_ERROR(context->WithRank(recurrent_kernel, 3, &recurrent_kernel));
-  return context->Multiply(context->Dim(recurrent_kernel, 0), context->Dim(recurrent_kernel, gates ? 2 : 1), width);
+  return context->Multiply(context->Dim(recurrent_kernel, 0), context->Dim(recurrent_kernel, 2), width);
 }
 
 absl::Status RecurrenceShape(InferenceContext* context) {
@@ -821,19 +857,19 @@ absl::Status RecurrenceShape(InferenceContext* context) {
   bool time_major;
   TF_RETURN_IF_ERROR(context->GetAttr("cell", &cell));
   TF_RETURN_IF_ERROR(context->GetAttr("time_major", &time_major));
+  int directions;
+  TF_RETURN_IF_ERROR(context->GetAttr("directions", &directions));
   // projected, or x with project_inputs: either way the states' batch and time.
   ShapeHandle projected, states;
   TF_RETURN_IF_ERROR(context->WithRank(context->input(0), 3, &projected));
-  DimensionHandle width;
-  TF_RETURN_IF_ERROR(Width(context, context->input(2), false, &width));
-  TF_RETURN_IF_ERROR(FramesShape(context, projected, width, &states));
-  context->set_output(0, states);
-  context->set_output(1, context->input(1));
+  TF_RETURN_IF_ERROR(FramesShape(context, projected, context->Dim(context->input(2), 1), &states));
+  for (int direction = 0; direction < directions; ++direction) context->set_output(direction, states);
+  context->set_output(directions, context->input(1));
   int64_t gates, state_count, workspace;
   CellSizes(cell, &gates, &state_count, &workspace);
   DimensionHandle work_width;
   TF_RETURN_IF_ERROR(context->Multiply(context->Dim(context->input(2), 1), workspace, &work_width));
-  context->set_output(2, context->MakeShape({context->Dim(context->input(2), 0),
+  context->set_output(directions + 1, context->MakeShape({context->Dim(context->input(2), 0),
                                              context->Dim(projected, time_major ? 0 : 1),
                                              context->Dim(projected, time_major ? 1 : 0), work_width}));
   return absl::OkStatus();
@@ -842,19 +878,26 @@ absl::Status RecurrenceShape(InferenceContext* context) {
 absl::Status RecurrenceGradShape(InferenceContext* context) {
   bool project_inputs;
   TF_RETURN_IF_ERROR(context->GetAttr("project_inputs", &project_inputs));
+  std::vector<ShapeHandle> states, initial_state, recurrent_kernel, recurrent_bias, inputs, input_kernel;
+  TF_RETURN_IF_ERROR(context->input("states", &states));
+  TF_RETURN_IF_ERROR(context->input("initial_state", &initial_state));
+  TF_RETURN_IF_ERROR(context->input("recurrent_kernel", &recurrent_kernel));
+  TF_RETURN_IF_ERROR(context->input("recurrent_bias", &recurrent_bias));
+  TF_RETURN_IF_ERROR(context->input("inputs", &inputs));
+  TF_RETURN_IF_ERROR(context->input("input_kernel", &input_kernel));
   DimensionHandle width;
-  TF_RETURN_IF_ERROR(Width(context, context->input(1), true, &width));
+  TF_RETURN_IF_ERROR(Width(context, recurrent_kernel[0], &width));
   if (project_inputs) {
-    context->set_output(0, context->input(8));
+    context->set_output(0, inputs[0]);
   } else {
     ShapeHandle projected_gradient;
-    TF_RETURN_IF_ERROR(FramesShape(context, context->input(4), width, &projected_gradient));
+    TF_RETURN_IF_ERROR(FramesShape(context, states[0], width, &projected_gradient));
     context->set_output(0, projected_gradient);
   }
-  context->set_output(1, context->input(0));
-  context->set_output(2, context->input(1));
-  context->set_output(3, context->input(2));
-  context->set_output(4, context->input(9));
+  context->set_output(1, initial_state[0]);
+  context->set_output(2, recurrent_kernel[0]);
+  context->set_output(3, recurrent_bias[0]);
+  context->set_output(4, input_kernel[0]);
   context->set_output(5, context->Vector(project_inputs ? width : context->MakeDim(0)));
   return absl::OkStatus();
 }
@@ -875,7 +918,8 @@ REGISTER_OP("ZooRecurrence")
     .Attr("reverse: bool = false")
     .Attr("time_major: bool = false")
     .Attr("project_inputs: bool = false")
-    .Output("states: float")
+    .Attr("directions: int >= 1 = 1")
+    .Output("states: directions * float")
     .Output("final_state: float")
     .Output("workspace: float")
     .SetShapeFn(zoo::RecurrenceShape);
@@ -885,9 +929,9 @@ REGISTER_OP("ZooRecurrenceGrad")
     .Input("recurrent_kernel: float")
     .Input("recurrent_bias: float")
     .Input("mask: bool")
-    .Input("states: float")
+    .Input("states: directions * float")
     .Input("workspace: float")
-    .Input("states_gradient: float")
+    .Input("states_gradient: directions * float")
     .Input("final_state_gradient: float")
     .Input("inputs: float")
     .Input("input_kernel: float")
@@ -896,6 +940,7 @@ REGISTER_OP("ZooRecurrenceGrad")
     .Attr("reverse: bool = false")
     .Attr("time_major: bool = false")
     .Attr("project_inputs: bool = false")
+    .Attr("directions: int >= 1 = 1")
     .Output("inputs_gradient: float")
     .Output("initial_state_gradient: float")
     .Output("recurrent_kernel_gradient: float")

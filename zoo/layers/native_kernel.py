@@ -186,10 +186,10 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         input_bias: b (D * G * U), with `input_kernel` only.
 
     Returns:
-        (states, final_state): states (batch, time, D * U) in frame order for
-        both directions (direction d in columns [d * U, (d + 1) * U)), and
-        final_state (D, batch, S * U), the states after each direction's last
-        real frame. Differentiable with respect to projected (or x),
+        (states, final_state): states, a list of D tensors (batch, time, U),
+        each direction's h in frame order (a tensor of its own, so merging
+        the directions slices nothing), and final_state (D, batch, S * U),
+        the states after each direction's last real frame. Differentiable with respect to projected (or x),
         initial_state, recurrent_kernel, recurrent_bias, input_kernel and input_bias.
     """
     operations = library()
@@ -204,6 +204,10 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
     # An empty mask stands for "every frame is real", an empty tensor for "no such weight".
     mask = tf.zeros((0,), tf.bool) if mask is None else tf.cast(mask, tf.bool)
     none = tf.zeros((0,))
+    directions = recurrent_kernel.shape[0]
+    if directions is None:
+        raise ValueError("run_native needs the number of directions, recurrent_kernel's first axis, known when "
+                         f"tracing; got shape {recurrent_kernel.shape}.")
     attributes = dict(cell=cell, activation=activation, reverse=reverse, time_major=time_major,
                       project_inputs=project_inputs)
 
@@ -212,12 +216,14 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         bias = weights[0] if biases else tf.zeros((tf.shape(recurrent_kernel)[0], 0))
         kernel, input_bias = weights[len(biases):] if project_inputs else (none, none)
         states, final_state, workspace = operations.zoo_recurrence(
-            projected, initial_state, recurrent_kernel, bias, mask, kernel, input_bias, **attributes
+            projected, initial_state, recurrent_kernel, bias, mask, kernel, input_bias, directions=directions,
+            **attributes,
         )
 
-        def gradient(states_gradient, final_state_gradient):
-            if states_gradient is None:
-                states_gradient = tf.zeros_like(states)
+        def gradient(*upstream):
+            states_gradient = [tf.zeros_like(state) if gradient is None else gradient
+                               for state, gradient in zip(states, upstream[:directions])]
+            final_state_gradient = upstream[directions]
             if final_state_gradient is None:
                 final_state_gradient = tf.zeros_like(final_state)
             (projected_gradient, initial_gradient, kernel_gradient, bias_gradient, input_kernel_gradient,
@@ -228,6 +234,8 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
             return (projected_gradient, initial_gradient, kernel_gradient, *([bias_gradient] if biases else []),
                     *([input_kernel_gradient, input_bias_gradient] if project_inputs else []))
 
-        return (states, final_state), gradient
+        # Flat: custom_gradient would stack a nested list of outputs into one tensor.
+        return (*states, final_state), gradient
 
-    return recurrence(projected, initial_state, recurrent_kernel, *biases, *input_weights)
+    *states, final_state = recurrence(projected, initial_state, recurrent_kernel, *biases, *input_weights)
+    return states, final_state

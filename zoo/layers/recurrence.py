@@ -98,10 +98,9 @@ def _run_native(sequences, kernel, bias, cells, initial_states, reverse, mask, t
         input_kernel=kernel if narrow else None,
         input_bias=bias if narrow else None,
     )
-    outputs = tf.split(states, len(cells), axis=-1)
     count = len(cell.state_size_list)
     return [(output, tf.split(finals[index], count, axis=-1) if count > 1 else [finals[index]])
-            for index, output in enumerate(outputs)]
+            for index, output in enumerate(states)]
 
 
 def scan(projected, cells, initial_states, reverses, mask=None, time_major=False, block=None):
