@@ -6,9 +6,9 @@ matmul, and the op runs the recurrence on it, both directions of a
 bidirectional layer in one call. Its gradient with respect to `projected` is
 the caller's way back to x, W and b through that matmul's own gradient. For
 narrow inputs the caller passes x, W and b instead (`input_kernel`), and the
-op makes each frame's projection inside its loop. Only training uses it: inference graphs, which SavedModel export and TF Lite
-conversion trace, keep to TensorFlow's own ops, so they load with plain
-TensorFlow and run on phones.
+op makes each frame's projection inside its loop. Only training uses it:
+inference graphs, which SavedModel export and TF Lite conversion trace, keep
+to TensorFlow's own ops, so they load with plain TensorFlow and run on phones.
 
 The op is compiled from source on first use, against the installed
 TensorFlow and for this machine's CPU (`-march=native`), with the C++ compiler
@@ -189,8 +189,9 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         (states, final_state): states, a list of D tensors (batch, time, U),
         each direction's h in frame order (a tensor of its own, so merging
         the directions slices nothing), and final_state (D, batch, S * U),
-        the states after each direction's last real frame. Differentiable with respect to projected (or x),
-        initial_state, recurrent_kernel, recurrent_bias, input_kernel and input_bias.
+        the states after each direction's last real frame. Differentiable
+        with respect to projected (or x), initial_state, recurrent_kernel,
+        recurrent_bias, input_kernel and input_bias.
     """
     operations = library()
     # Plain tensors only: a variable read inside the custom gradient would need its own gradient path.
@@ -221,8 +222,8 @@ def run_native(cell, projected, initial_state, recurrent_kernel, recurrent_bias=
         )
 
         def gradient(*upstream):
-            states_gradient = [tf.zeros_like(state) if gradient is None else gradient
-                               for state, gradient in zip(states, upstream[:directions])]
+            states_gradient = [tf.zeros_like(state) if state_gradient is None else state_gradient
+                               for state, state_gradient in zip(states, upstream[:directions])]
             final_state_gradient = upstream[directions]
             if final_state_gradient is None:
                 final_state_gradient = tf.zeros_like(final_state)
