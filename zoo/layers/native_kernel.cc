@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -621,9 +622,10 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
   // Each (direction, block) sums its own weight gradients; they are added up after, in block order.
   std::vector<Matrix> kernel_gradients(problem.directions * blocks), input_kernel_gradients(kernel_gradients.size());
   std::vector<Vector> bias_gradients(kernel_gradients.size()), input_bias_gradients(kernel_gradients.size());
-  // Both directions' dL/dx meet on the same frames: the second direction's is summed in after the loops.
-  std::vector<float> second_inputs_gradient(project && problem.directions == 2 ? problem.batch * problem.time *
-                                                                                       features : 0);
+  // Both directions' dL/dx meet on the same frames: the second direction's is summed in after the loops. Left
+  // uninitialised (`new float[]`): its loop writes every frame.
+  const int64_t second_size = project && problem.directions == 2 ? problem.batch * problem.time * features : 0;
+  const std::unique_ptr<float[]> second_inputs_gradient(new float[second_size]);
   ForEachBlock(context, problem, blocks, [&](int64_t direction, int64_t block, int64_t first_row, int64_t rows) {
     // U^T, for carry = dq U^T.
     const PackedWeights kernel_transposed(data.recurrent_kernel + direction * n * gu, gu, n, gu, true);
@@ -648,7 +650,7 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
     Matrix frames, separate_dp;
     Matrix& input_kernel_gradient = input_kernel_gradients[direction * blocks + block];
     Vector& input_bias_gradient = input_bias_gradients[direction * blocks + block];
-    float* inputs_gradient = direction == 0 ? data.inputs_gradient : second_inputs_gradient.data();
+    float* inputs_gradient = direction == 0 ? data.inputs_gradient : second_inputs_gradient.get();
     if (project) {
       input_kernel_transposed.emplace(data.input_kernel + direction * gu, gu, features, problem.directions * gu,
                                       true);
@@ -740,9 +742,8 @@ void Backward(OpKernelContext* context, const Problem& problem, const BackwardDa
       AddBlocks(input_bias_gradients, first, blocks, data.input_bias_gradient + direction * gu, 1, gu, width);
     }
   }
-  if (!second_inputs_gradient.empty()) {
-    Array(data.inputs_gradient, second_inputs_gradient.size()) +=
-        ConstArray(second_inputs_gradient.data(), second_inputs_gradient.size());
+  if (second_size > 0) {
+    Array(data.inputs_gradient, second_size) += ConstArray(second_inputs_gradient.get(), second_size);
   }
 }
 
