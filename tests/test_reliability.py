@@ -230,15 +230,12 @@ def test_the_same_seed_data_and_cpu_give_the_same_metrics_bitwise(reruns):
     assert config["working_directory"] == str(ROOT)
 
 
-def test_a_killed_and_rerun_run_ends_close_to_an_uninterrupted_one(reruns):
-    # Not bitwise: a new process starts the shuffling anew, so the epochs after the resume see their
-    # examples in another order. Measured: the same test accuracy, val_loss 0.0015 apart after 4 epochs.
+def test_a_killed_and_rerun_run_ends_as_an_uninterrupted_one_bitwise(reruns):
+    # The resumed process skips the batches of the epochs the checkpoint holds, so its later epochs see the
+    # uninterrupted run's orders, and the checkpoint restores the dropout layers' seed generators.
     (uninterrupted, history, _), _, (resumed, resumed_history, _) = reruns.values()
-    assert resumed["frames"] == uninterrupted["frames"]
-    assert resumed["frame_accuracy"] == pytest.approx(uninterrupted["frame_accuracy"], abs=0.01)
-    assert len(resumed_history) == len(history) == 4
-    assert resumed_history[0] == history[0]
-    assert float(resumed_history[-1]["val_loss"]) == pytest.approx(float(history[-1]["val_loss"]), abs=0.01)
+    assert len(history) == 4
+    assert resumed == uninterrupted and resumed_history == history
 
 
 # --out that holds something else.

@@ -6,8 +6,12 @@ import pathlib
 import time
 
 import keras
+import numpy as np
 
 from zoo import atomic
+
+# Beside Keras's checkpoint files in the backup folder.
+RANDOM_STATE = "random_state.npz"
 
 
 class TrainingDiverged(RuntimeError):
@@ -38,17 +42,38 @@ class StopOnDivergence(keras.callbacks.Callback):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose checkpoint files are each replaced only once complete.
+    """`BackupAndRestore` whose checkpoint files are each replaced only once complete, random state included.
 
     Keras writes the weights over the previous ones in place, so a run killed
     while saving (SIGKILL, a full disk) would leave a checkpoint that cannot be
     read. The weights are renamed into place before the epoch number, so a
     kill between the two renames at worst repeats one epoch from later weights.
+    `save_weights` leaves out the states of the model's seed generators, so a
+    resumed run would draw its dropout masks anew; they are kept beside the
+    weights, so that a resumed run trains as the uninterrupted one would.
     """
+
+    def _random_states(self):
+        """The model's variables that are not weights: the seed generators' states."""
+        weights = {id(variable) for variable in self.model.weights}
+        return [variable for variable in self.model.variables if id(variable) not in weights]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        path = pathlib.Path(self.backup_dir) / RANDOM_STATE
+        states = self._random_states()
+        if path.exists():
+            with np.load(path) as archive:
+                if len(archive.files) == len(states):
+                    for index, variable in enumerate(states):
+                        variable.assign(archive[f"arr_{index}"])
 
     def _save_model(self):
         with atomic.replacing(self._weights_path) as temporary:
             self.model.save_weights(temporary)
+        with atomic.replacing(pathlib.Path(self.backup_dir) / RANDOM_STATE) as temporary:
+            with open(temporary, "wb") as file:
+                np.savez(file, *[keras.ops.convert_to_numpy(variable) for variable in self._random_states()])
         with atomic.replacing(self._training_metadata_path) as temporary:
             temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 

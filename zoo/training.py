@@ -436,7 +436,9 @@ def fit(model, prepared, settings, callbacks, strategy=None, initial_epoch=0, ve
         # first batches are ready during validation.
         steps_per_epoch = int(train_batches.cardinality())
     if steps_per_epoch is not None:
-        train_batches = train_batches.repeat()
+        # A resumed run draws the batches of the epochs it already trained and drops them, so that its later
+        # epochs see the orders an uninterrupted run sees (a new iterator would start the shuffling anew).
+        train_batches = train_batches.repeat().skip(initial_epoch * steps_per_epoch)
     history = model.fit(
         train_batches,
         steps_per_epoch=steps_per_epoch,
