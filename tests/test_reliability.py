@@ -194,17 +194,21 @@ def test_sigterm_stops_like_ctrl_c_and_exits_143(tmp_path):
     )
 
 
-@pytest.fixture(scope="module")
-def reruns(tmp_path_factory):
-    """metrics.json and history.csv of the same 4-epoch run: twice uninterrupted, and once SIGKILLed and rerun."""
+@pytest.fixture(scope="module", params=["default", "mirrored"])
+def reruns(request, tmp_path_factory):
+    """metrics.json and history.csv of the same 4-epoch run: twice uninterrupted, and once SIGKILLed and rerun.
+
+    Under each kind of training loop: `model.fit` (default) and the custom loop (mirrored).
+    """
     root = tmp_path_factory.mktemp("reruns")
     frames = write_frames_npz(root / "frames.npz", sequences=800)
     results = {}
+    strategy = ("--strategy", request.param)
     for name in ("first", "second"):
-        result = subprocess.run(train_command(frames, root / name, "--epochs", 4), cwd=ROOT, capture_output=True,
-                                text=True, timeout=300)
+        result = subprocess.run(train_command(frames, root / name, "--epochs", 4, *strategy), cwd=ROOT,
+                                capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-    command = train_command(frames, root / "killed", "--epochs", 4)
+    command = train_command(frames, root / "killed", "--epochs", 4, *strategy)
     process = start_and_wait_for_a_checkpoint(command)
     process.kill()
     process.wait()

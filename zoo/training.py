@@ -417,6 +417,10 @@ def fit(model, prepared, settings, callbacks, strategy=None, initial_epoch=0, ve
     Returns (the `keras.callbacks.History`, the `CustomLoop` or None).
     """
     if settings.strategy in distribute.CUSTOM_LOOP_STRATEGIES:
+        # The loop makes an iterator per epoch, and each one draws the shuffle's next order: a resumed run
+        # passes over the data once per epoch the checkpoint holds, so its later epochs see the same orders.
+        for _ in range(initial_epoch):
+            prepared.batches["train"].reduce(np.int64(0), count_batch)
         loop = distribute.CustomLoop(model, strategy, tasks.get(prepared.loaded.task).loop_accuracy)
         history = loop.fit(
             prepared.batches["train"],
