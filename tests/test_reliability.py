@@ -235,8 +235,9 @@ def test_the_same_seed_data_and_cpu_give_the_same_metrics_bitwise(reruns):
 
 
 def test_a_killed_and_rerun_run_ends_as_an_uninterrupted_one_bitwise(reruns):
-    # The resumed process skips the batches of the epochs the checkpoint holds, so its later epochs see the
-    # uninterrupted run's orders, and the checkpoint restores the dropout layers' seed generators.
+    # The resumed process draws the batches of the epochs the checkpoint holds before it trains (model.fit skips
+    # them, the custom loop passes over the data), so its later epochs see the uninterrupted run's orders, and
+    # the checkpoint restores the dropout layers' seed generators.
     (uninterrupted, history, _), _, (resumed, resumed_history, _) = reruns.values()
     assert len(history) == 4
     assert resumed == uninterrupted and resumed_history == history
