@@ -68,6 +68,9 @@ def parser():
     add("--ema", type=float,
         help="momentum of a moving average of the weights, which validation and the saved model use; "
         f"0 turns it off (default: {per_model})")
+    add("--weight-decay", type=float,
+        help="decoupled weight decay (AdamW): each step shrinks kernels and embeddings by learning rate x this "
+        f"share of themselves, biases untouched; 0 turns it off (default: {per_model})")
     add("--units", type=positive_int, help=f"units of each recurrent and hidden layer (default: {per_model})")
     add("--embedding-dim", type=positive_int,
         help=f"token embedding size, text models (default: {per_model}; 'from the data': 4 x vocabulary ** 0.25)")

@@ -37,6 +37,20 @@ def test_the_average_survives_saving_with_the_model(tmp_path):
     assert isinstance(loaded.optimizer, WarmupAveragedAdam) and loaded.optimizer.ema_momentum == 0.99
 
 
+def test_weight_decay_shrinks_kernels_and_embeddings_but_not_biases():
+    from zoo import layers
+
+    model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(5, 2), layers.LSTM(4)])
+    run = settings.Settings(model="seq2seq", cell="lstm", learning_rate=0.1, weight_decay=0.5)
+    training.compile_model(model, "translation", run)
+    before = {weight.path: weight.numpy().copy() for weight in model.weights}
+    model.optimizer.apply([tf.zeros_like(weight) for weight in model.weights], model.weights)
+    for weight in model.weights:
+        shrink = 1.0 if weight.name == "bias" else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(weight.numpy(), before[weight.path] * shrink, rtol=1e-6, err_msg=weight.path)
+    assert sorted(weight.name for weight in model.weights) == ["bias", "embeddings", "kernel", "recurrent_kernel"]
+
+
 class ValidationLosses(keras.callbacks.Callback):
     """Stands in for validation: epoch e reports `losses[e]` and changes the weights, so epochs are told apart."""
 

@@ -118,6 +118,7 @@ def test_finished_run_folder_is_not_overwritten(trained_run, capsys):
         (["--window", "4"], "must be odd"),
         (["--epochs", "0"], "positive integer"),
         (["--ema", "1"], "must be in [0, 1)"),
+        (["--weight-decay", "-0.1"], "must be in [0, 1)"),
         (["--merge", "max"], "'sum', 'concat', 'ave', 'mul'"),
         (["--share-weights", "both"], "'none', 'input', 'recurrent', 'all'"),
         (["--cell", "lstm", "--share-weights", "all"], "basic cell only"),

@@ -49,6 +49,9 @@ class Settings:
     # Momentum of the moving average of the weights that validation, early stopping and the
     # saved model use (Polyak averaging); 0: the weights as trained.
     ema: float = 0.0
+    # Decoupled weight decay (Loshchilov & Hutter's AdamW): each step shrinks every kernel and embedding by
+    # learning rate x weight_decay of itself; biases are left alone. 0: none.
+    weight_decay: float = 0.0
     units: int = 64
     # Width of token embeddings; None: from the vocabulary (`zoo.models.cells.embedding_dim_for`).
     embedding_dim: int | None = 64
@@ -118,6 +121,8 @@ class Settings:
         for field in ("dropout", "label_smoothing"):
             check(field, lambda value: 0 <= value < 1, "in [0, 1)")
         check("ema", lambda value: 0 <= value < 1, "in [0, 1), e.g. 0.99 (0 turns it off)")
+        check("weight_decay", lambda value: isinstance(value, (int, float)) and 0 <= value < 1,
+              "in [0, 1), e.g. 0.01 (0 turns it off)")
         check("bigram_buckets", lambda value: value is None or (isinstance(value, int) and value >= 0),
               "0 (off), a number of buckets, or None (from the data)")
         check("clipnorm", lambda value: value is None or value >= 0, "a number >= 0 (0 turns it off) or None")

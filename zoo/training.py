@@ -53,7 +53,7 @@ class RunError(ValueError):
 
 
 def compile_model(model, task, settings, clipnorm_divisor=1):
-    """Adam with the settings' learning rate, clipping and weight average; the task's loss and metrics.
+    """Adam with the settings' learning rate, clipping, weight decay and weight average; the task's loss and metrics.
 
     `task` is a name or a `zoo.tasks.Task`. The optimizer clips each gradient
     at the settings' clipnorm / `clipnorm_divisor` (`distribute.CustomLoop`
@@ -63,8 +63,12 @@ def compile_model(model, task, settings, clipnorm_divisor=1):
     if clipnorm is not None:
         clipnorm /= clipnorm_divisor
     optimizer = WarmupAveragedAdam(
-        settings.learning_rate, clipnorm=clipnorm, use_ema=settings.ema > 0, ema_momentum=settings.ema or 0.99
+        settings.learning_rate, clipnorm=clipnorm, use_ema=settings.ema > 0, ema_momentum=settings.ema or 0.99,
+        weight_decay=settings.weight_decay or None,
     )
+    if settings.weight_decay:
+        # A decayed bias would pull the LSTM's forget gates (started at 1) towards forgetting.
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
     tasks.get(task).compile(model, optimizer, settings)
 
 
