@@ -7,7 +7,7 @@ and `from_preset` loads one in Python, as KerasHub's `from_preset` does:
     preset = zoo.from_preset("g2p")
     preset.model                       # the Keras model
     preset.vocabularies                # what turns text into its token ids
-    preset.predict(["zoology"])        # [["z uw1 l ah0 jh iy0"]]
+    preset.predict(["zoology"])        # [["z ow0 aa1 l ah0 jh iy0"]]
 
 Each preset's files are pinned by sha256 below, and checked whenever it is
 loaded: a corrupted or swapped file is an error, never silently wrong
@@ -50,8 +50,8 @@ SHA256 = {
         "config.json": "bbe25eb8a69b7ec2e2dda0d3d760dc4fb362fb47d6c504728b2eb3d58e556e54",
     },
     "g2p": {
-        "model.keras": "34856bafef128170226f0a41a7bd218a22bc61117df93fc94e31867a0b56cfd2",
-        "config.json": "b3a56639815fd54fa1659a696b13c0c8883b2f96b0e7efd65480ede4ba219120",
+        "model.keras": "f995526503279be0d5552d61a17adf5a404e8ecdfa733e7ba87b91109dd88b12",
+        "config.json": "6b5028a90d03784e89385467d7dd149244893ad5d1cfc712d06f8448ff02e513",
     },
     "char_lm": {
         "model.keras": "afd29414566e6451f241b645fce97e5e32748ec5be655c0264aff6f24d5418f0",
