@@ -4,9 +4,9 @@
     python presets/make.py /tmp/g2p                        # the commit that trained it is in its config.json
     python presets/render.py                               # README's and docs' tables from the cards
 
-The preset keeps model.keras without its optimizer state, in float16 when the
-test metrics of the float16 file stay within the card's tolerance of the
-float32 ones (else in float32), config.json and history.csv; card.json
+The preset keeps model.keras without its optimizer state, its weights in the
+smallest of int8, float16 and float32 whose test metrics stay within the
+card's tolerance of the float32 ones, config.json and history.csv; card.json
 records the data, splits, metrics with their baselines, command, commit, time,
 machine, size and versions. A preset is remade only when its recipe changes.
 """
@@ -96,23 +96,36 @@ def without_optimizer(run_folder, path):
     presets_model.save(path)
 
 
-def to_float16(source, target):
-    """Writes `source` (.keras) to `target` with its float32 weights stored as float16 (Keras loads them as float32)."""
+def stored_as(source, target, dtype):
+    """Writes `source` (.keras) to `target` with its float32 weights stored in `dtype`, "float16" or "int8".
+
+    Keras loads float16 weights as float32 by itself. int8 stores each matrix of shape (..., columns) as
+    round(w / scale) with one scale per column (max |w| / 127) and vectors (biases) in float16, under
+    presets.INT8_WEIGHTS, which presets.load_keras_model dequantizes: half the bytes of float16.
+    """
     with zipfile.ZipFile(source) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     weights = io.BytesIO()
-    with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as found, h5py.File(weights, "w") as out:
+    with h5py.File(io.BytesIO(members.pop("model.weights.h5")), "r") as found, h5py.File(weights, "w") as out:
         out.attrs.update(found.attrs)
 
         def copy(name, item):
-            if isinstance(item, h5py.Dataset):
-                value = item[()]
-                out.create_dataset(name, data=value.astype(np.float16) if value.dtype == np.float32 else value)
-            else:
+            if not isinstance(item, h5py.Dataset):
                 out.require_group(name).attrs.update(item.attrs)
+                return
+            value = item[()]
+            if value.dtype != np.float32:
+                out.create_dataset(name, data=value)
+            elif dtype == "int8" and value.ndim >= 2:
+                scale = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0) / 127
+                scale = np.where(scale > 0, scale, 1).astype(np.float32)
+                out.create_dataset(name, data=np.round(value / scale).astype(np.int8))
+                out[name].attrs[presets.INT8_SCALE] = scale
+            else:
+                out.create_dataset(name, data=value.astype(np.float16))
 
         found.visititems(copy)
-    members["model.weights.h5"] = weights.getvalue()
+    members[presets.INT8_WEIGHTS if dtype == "int8" else "model.weights.h5"] = weights.getvalue()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, value in members.items():
             archive.writestr(name, value)
@@ -199,13 +212,19 @@ def main(argv=None):
     folder = presets.PRESETS_DIR / name
     with tempfile.TemporaryDirectory() as temporary:
         float32_path = pathlib.Path(temporary) / "model.keras"
-        float16_path = pathlib.Path(temporary) / "model-float16.keras"
         without_optimizer(args.run, float32_path)
-        to_float16(float32_path, float16_path)
         float32 = test_metrics(float32_path, config, prepared)
-        float16 = test_metrics(float16_path, config, prepared)
-        within = all(abs(float16[key] - float32[key]) <= tolerance for key, _, tolerance in rows)
-        stored, stored_metrics = (float16_path, float16) if within else (float32_path, float32)
+        # The smallest storage whose test metrics stay within the card's tolerance of the float32 model's.
+        weights_dtype, stored, stored_metrics = "float32", float32_path, float32
+        for dtype in ("int8", "float16"):
+            path = pathlib.Path(temporary) / f"model-{dtype}.keras"
+            stored_as(float32_path, path, dtype)
+            scores = test_metrics(path, config, prepared)
+            print(f"{dtype}: " + ", ".join(f"{key} {scores[key]:.4f} (float32 {float32[key]:.4f})"
+                                           for key, _, _ in rows))
+            if all(abs(scores[key] - float32[key]) <= tolerance for key, _, tolerance in rows):
+                weights_dtype, stored, stored_metrics = dtype, path, scores
+                break
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stored, folder / "model.keras")
     shutil.copyfile(args.run / "config.json", folder / "config.json")
@@ -236,7 +255,7 @@ def main(argv=None):
             }
             for key, how, tolerance in rows
         },
-        "weights_dtype": "float16" if within else "float32",
+        "weights_dtype": weights_dtype,
         "command": command,
         "commit": commit,
         "trained": config["started"],

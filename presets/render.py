@@ -15,6 +15,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PRESETS = ROOT / "presets"
 START, END = "<!-- presets table: rendered by presets/render.py -->", "<!-- end of presets table -->"
+# An int8 file is one scale per column (presets/make.py), which only zoo.presets.load_keras_model dequantizes.
+INT8_NOTE = " by `zoo.from_preset` and `evaluate.py`; plain Keras refuses it"
 # The order of zoo.models.MODELS, without importing TensorFlow.
 ORDER = ["sentiment", "framewise", "dense_birnn_dense", "window_ffn", "seq2seq", "g2p", "char_lm"]
 NAMES = {
@@ -94,9 +96,10 @@ def docs_page(all_cards):
         "Rendered from presets/*/card.json by `python presets/render.py`; do not edit by hand.",
         "Each preset is `python train.py --model NAME` on its default dataset's training split, scored on the test",
         "split. `tests/test_presets.py` loads each, checks its sha256 and scores it again within the tolerance below.",
-        "A preset folder holds model.keras (no optimizer state; float16 weights where the float16 file scores within",
-        "the tolerance of the float32 model, as every one here does), config.json, history.csv, card.json and the",
-        "card rendered as README.md. To retrain one, when its recipe changes:",
+        "A preset folder holds model.keras (no optimizer state; its weights in the smallest of int8, float16 and",
+        "float32 that scores within the tolerance of the float32 model; int8 is one scale per column, dequantized",
+        "by `zoo.from_preset`), config.json, history.csv, card.json and the card rendered as README.md. To retrain",
+        "one, when its recipe changes:",
         "",
         "```bash",
         "python train.py --model NAME --out /tmp/NAME",
@@ -157,7 +160,8 @@ def card_page(card):
         *([f"- **Note:** {card['note']}."] if card.get("note") else []),
         f"- **Retrained:** {card['retrain']}.",
         f"- **File:** model.keras, {card['file_bytes']:,} bytes, {card['weights_dtype']} weights (loaded as "
-        "float32), no optimizer state; its sha256 is pinned in zoo/presets.py and checked at every load.",
+        f"float32{INT8_NOTE if card['weights_dtype'] == 'int8' else ''}), no optimizer state; its sha256 is pinned in "
+        "zoo/presets.py and checked at every load.",
         f"- **Versions:** {versions}.",
         f"- **Licenses:** data: {card['data_license']}. Weights: {card['weights_license']}.",
     ]

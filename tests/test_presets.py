@@ -60,6 +60,32 @@ def test_the_card_metrics_reproduce_on_the_test_split(name):
             assert abs(scores[metric] - entry["trivial_baseline"]) > 10 * entry["tolerance"]
 
 
+def test_int8_storage_moves_no_weight_more_than_half_its_column_scale_and_plain_keras_refuses_it(tmp_path):
+    import keras
+
+    from zoo.layers import LSTM
+
+    model = keras.Sequential([keras.Input((5, 3)), LSTM(8, return_sequences=True), keras.layers.Dense(4)])
+    model.layers[-1].bias.assign([0.1234567, -0.5, 0.0, 2.0])  # one value float16 rounds
+    model.save(tmp_path / "float32.keras")
+    load_render("make").stored_as(tmp_path / "float32.keras", tmp_path / "int8.keras", "int8")
+
+    loaded = presets.load_keras_model(tmp_path / "int8.keras", compile=False)
+    for original, restored in zip(model.weights, loaded.weights):
+        original, restored = original.numpy(), restored.numpy()
+        if original.ndim == 1:  # biases stay float16
+            np.testing.assert_allclose(restored, original.astype(np.float16), rtol=0)
+            continue
+        half_scale = np.abs(original).max(axis=0) / 127 / 2
+        assert np.all(np.abs(restored - original) <= half_scale * 1.0001), original.shape
+        assert not np.array_equal(restored, original)
+    inputs = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_on_batch(inputs), model.predict_on_batch(inputs), atol=0.05)
+    # Int8 values loaded as weights would answer wrongly without a word, so plain Keras must refuse the file.
+    with pytest.raises(ValueError, match="model.weights.h5"):
+        keras.saving.load_model(tmp_path / "int8.keras")
+
+
 def test_a_corrupted_or_swapped_file_is_a_one_line_error(tmp_path, monkeypatch):
     for name in ("framewise", "window_ffn"):
         shutil.copytree(presets.PRESETS_DIR / name, tmp_path / name)

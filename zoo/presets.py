@@ -16,16 +16,22 @@ answers. An existing path always wins over a preset name.
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import pathlib
 import shutil
+import tempfile
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PRESETS_DIR = ROOT / "presets"
 # The files of a preset that hold what it computes; card.json and history.csv only describe it.
 PINNED_FILES = ("model.keras", "config.json")
+# An int8 preset keeps its weights under this name instead of model.weights.h5, so plain Keras refuses the file
+# ("Expected a model.weights.h5") rather than load int8 values as weights; `load_keras_model` dequantizes them.
+INT8_WEIGHTS = "model.weights.int8.h5"
+INT8_SCALE = "int8_scale"
 
 # sha256 of each preset's pinned files, written by presets/make.py when a preset is (re)trained.
 SHA256 = {
@@ -132,7 +138,8 @@ def resolve(run, writable=True):
 def load_keras_model(path, compile=True):
     """keras.saving.load_model, with a one-line PresetError for a file that is not a whole .keras archive.
 
-    Keras answers "File not found" for a truncated model.keras; this says what is wrong instead.
+    Keras answers "File not found" for a truncated model.keras; this says what is wrong instead. A preset
+    stored in int8 (INT8_WEIGHTS) is dequantized to float32 first.
     """
     import keras
 
@@ -147,9 +154,46 @@ def load_keras_model(path, compile=True):
             "copy it again from where it was trained, or train again."
         )
     try:
-        return keras.saving.load_model(path, compile=compile)
+        with zipfile.ZipFile(path) as archive:
+            if INT8_WEIGHTS not in archive.namelist():
+                return keras.saving.load_model(path, compile=compile)
+            members = {name: archive.read(name) for name in archive.namelist()}
+        members["model.weights.h5"] = dequantized(members.pop(INT8_WEIGHTS))
+        with tempfile.TemporaryDirectory() as temporary:
+            float_path = pathlib.Path(temporary) / "model.keras"
+            with zipfile.ZipFile(float_path, "w") as out:
+                for name, value in members.items():
+                    out.writestr(name, value)
+            return keras.saving.load_model(float_path, compile=compile)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise PresetError(f"{path} could not be read ({error}): copy it again, or train again.") from None
+
+
+def dequantized(weights):
+    """The bytes of model.weights.h5 from those of model.weights.int8.h5: each int8 weight times its scales.
+
+    presets/make.py stores a matrix `w` of shape (..., columns) as round(w / scale) in int8, with
+    scale = max |w| over each column / 127 in the dataset's INT8_SCALE attribute, so no weight moves by more
+    than half its column's scale; vectors (biases) stay float16.
+    """
+    import h5py
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with h5py.File(io.BytesIO(weights), "r") as found, h5py.File(buffer, "w") as out:
+        out.attrs.update(found.attrs)
+
+        def copy(name, item):
+            if not isinstance(item, h5py.Dataset):
+                out.require_group(name).attrs.update(item.attrs)
+                return
+            value = item[()]
+            if INT8_SCALE in item.attrs:
+                value = value.astype(np.float32) * np.asarray(item.attrs[INT8_SCALE], np.float32)
+            out.create_dataset(name, data=value)
+
+        found.visititems(copy)
+    return buffer.getvalue()
 
 
 @dataclasses.dataclass
