@@ -3,6 +3,7 @@
     python train.py --model g2p --out /tmp/g2p             # the preset's command, on the default dataset
     python presets/make.py /tmp/g2p                        # the commit that trained it is in its config.json
     python presets/render.py                               # README's and docs' tables from the cards
+    python presets/make.py --restore sentiment             # a preset stored again, int8 where it holds
 
 The preset keeps model.keras without its optimizer state, its weights in the
 smallest of int8, float16 and float32 whose test metrics stay within the
@@ -187,13 +188,66 @@ def update_pins(name, hashes):
     source.write_text(text)
 
 
+def smallest_storage(float32_path, float32, config, prepared):
+    """(dtype, path, test metrics) of the smallest storage of int8, float16 and float32 within the card's tolerance.
+
+    `float32` holds the test metrics of the float32 model at `float32_path`; the smaller files are written beside it.
+    """
+    for dtype in ("int8", "float16"):
+        path = float32_path.with_name(f"model-{dtype}.keras")
+        stored_as(float32_path, path, dtype)
+        scores = test_metrics(path, config, prepared)
+        print(f"{dtype}: " + ", ".join(f"{key} {scores[key]:.4f} (float32 {float32[key]:.4f})"
+                                       for key, _, _ in metric_rows(config)))
+        if all(abs(scores[key] - float32[key]) <= tolerance for key, _, tolerance in metric_rows(config)):
+            return dtype, path, scores
+    return "float32", float32_path, float32
+
+
+def restore(name):
+    """Stores preset `name` again in the smallest storage within its card's tolerance, without retraining it.
+
+    For a preset made before int8 storage: its float16 weights, loaded as float32, are stored again, and its card's
+    float32 metrics (of the model as trained) stay the reference.
+    """
+    folder = presets.verify(name)
+    card = json.loads((folder / "card.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    settings = Settings(**config["settings"])
+    prepared = data.prepare(tasks.get(config["task"]), settings, vocabularies=config["vocabularies"])
+    float32 = {key: card["metrics"][key]["float32"] for key, _, _ in metric_rows(config)}
+    with tempfile.TemporaryDirectory() as temporary:
+        float32_path = pathlib.Path(temporary) / "model.keras"
+        presets.load_keras_model(folder / "model.keras", compile=False).save(float32_path)
+        weights_dtype, stored, stored_metrics = smallest_storage(float32_path, float32, config, prepared)
+        if weights_dtype == card["weights_dtype"]:
+            print(f"{folder}: already {weights_dtype}, the smallest storage within its tolerance; unchanged.")
+            return
+        shutil.copyfile(stored, folder / "model.keras")
+    for key in float32:
+        card["metrics"][key]["value"] = stored_metrics[key]
+    card.update(weights_dtype=weights_dtype, file_bytes=(folder / "model.keras").stat().st_size)
+    (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    update_pins(name, {file_name: presets.sha256(folder / file_name) for file_name in presets.PINNED_FILES})
+    print(f"{folder}: {weights_dtype} weights, {card['file_bytes']:,} bytes")
+
+
 def main(argv=None):
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    arguments.add_argument("run", type=pathlib.Path, help="a finished run folder of `python train.py --model NAME`")
+    arguments.add_argument("run", type=pathlib.Path, nargs="?",
+                           help="a finished run folder of `python train.py --model NAME`")
+    arguments.add_argument("--restore", metavar="NAME", choices=presets.names(),
+                           help="instead of a run: store preset NAME again in the smallest storage within its "
+                           "tolerance (int8 where it holds), its card's float32 metrics the reference")
     arguments.add_argument("--commit", help="the commit of this repository that trained the run (default: config.json's)")
     arguments.add_argument("--wall-seconds", type=float,
                            help="wall time of the whole command (default: metrics.json's time - config's start)")
     args = arguments.parse_args(argv)
+    if (args.run is None) == (args.restore is None):
+        arguments.error("pass a run folder, or --restore NAME")
+    if args.restore:
+        restore(args.restore)
+        return
 
     config = json.loads((args.run / "config.json").read_text())
     run_metrics = json.loads((args.run / "metrics.json").read_text())
@@ -214,17 +268,7 @@ def main(argv=None):
         float32_path = pathlib.Path(temporary) / "model.keras"
         without_optimizer(args.run, float32_path)
         float32 = test_metrics(float32_path, config, prepared)
-        # The smallest storage whose test metrics stay within the card's tolerance of the float32 model's.
-        weights_dtype, stored, stored_metrics = "float32", float32_path, float32
-        for dtype in ("int8", "float16"):
-            path = pathlib.Path(temporary) / f"model-{dtype}.keras"
-            stored_as(float32_path, path, dtype)
-            scores = test_metrics(path, config, prepared)
-            print(f"{dtype}: " + ", ".join(f"{key} {scores[key]:.4f} (float32 {float32[key]:.4f})"
-                                           for key, _, _ in rows))
-            if all(abs(scores[key] - float32[key]) <= tolerance for key, _, tolerance in rows):
-                weights_dtype, stored, stored_metrics = dtype, path, scores
-                break
+        weights_dtype, stored, stored_metrics = smallest_storage(float32_path, float32, config, prepared)
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stored, folder / "model.keras")
     shutil.copyfile(args.run / "config.json", folder / "config.json")

@@ -86,6 +86,33 @@ def test_int8_storage_moves_no_weight_more_than_half_its_column_scale_and_plain_
         keras.saving.load_model(tmp_path / "int8.keras")
 
 
+def test_restore_stores_a_preset_again_in_int8_where_its_tolerance_holds(tmp_path, monkeypatch):
+    shutil.copytree(presets.PRESETS_DIR / "framewise", tmp_path / "framewise")
+    monkeypatch.setattr(presets, "PRESETS_DIR", tmp_path)
+    make = load_render("make")
+    pins = {}
+    monkeypatch.setattr(presets, "SHA256", dict(presets.SHA256))
+
+    def update_pins(name, hashes):
+        pins[name] = presets.SHA256[name] = hashes
+
+    monkeypatch.setattr(make, "update_pins", update_pins)
+    before = json.loads((tmp_path / "framewise" / "card.json").read_text())
+    make.main(["--restore", "framewise"])
+
+    card = json.loads((tmp_path / "framewise" / "card.json").read_text())
+    model = tmp_path / "framewise" / "model.keras"
+    assert card["weights_dtype"] == "int8" and card["file_bytes"] == model.stat().st_size < before["file_bytes"]
+    assert pins["framewise"]["model.keras"] == presets.sha256(model)
+    for metric, entry in card["metrics"].items():
+        assert entry["float32"] == before["metrics"][metric]["float32"]
+        assert abs(entry["value"] - entry["float32"]) <= entry["tolerance"]
+    # Restoring again finds it stored already.
+    pins.clear()
+    make.main(["--restore", "framewise"])
+    assert not pins
+
+
 def test_a_corrupted_or_swapped_file_is_a_one_line_error(tmp_path, monkeypatch):
     for name in ("framewise", "window_ffn"):
         shutil.copytree(presets.PRESETS_DIR / name, tmp_path / name)

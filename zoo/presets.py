@@ -36,7 +36,7 @@ INT8_SCALE = "int8_scale"
 # sha256 of each preset's pinned files, written by presets/make.py when a preset is (re)trained.
 SHA256 = {
     "sentiment": {
-        "model.keras": "08edc522f8b7905836cd4a2ee7f8c0df749d315c19728116d2481a986a99de28",
+        "model.keras": "47c85b41e4592824805ca586f1179e69068c50a1c0734fb1a1cf09a3bc2f8b30",
         "config.json": "00fe59602093827cd8d2e1cb164f80c1064e0c684c93564fe39aaa4d3d02bf9f",
     },
     "framewise": {
