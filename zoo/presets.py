@@ -56,8 +56,8 @@ SHA256 = {
         "config.json": "bbe25eb8a69b7ec2e2dda0d3d760dc4fb362fb47d6c504728b2eb3d58e556e54",
     },
     "g2p": {
-        "model.keras": "f995526503279be0d5552d61a17adf5a404e8ecdfa733e7ba87b91109dd88b12",
-        "config.json": "6b5028a90d03784e89385467d7dd149244893ad5d1cfc712d06f8448ff02e513",
+        "model.keras": "8c64ee18a57d795e8000c7f450f076a0174e07265e82fc8369105f1d52c679f5",
+        "config.json": "d3f46580bbe40f7373bc9b13e2a65b5279661e7b31553b9def5bb393658cb2de",
     },
     "char_lm": {
         "model.keras": "afd29414566e6451f241b645fce97e5e32748ec5be655c0264aff6f24d5418f0",
@@ -221,7 +221,7 @@ class Preset:
         Returns one list of output fields per input (sentiment: [label, probability]); an input the model
         cannot read (g2p: a word with a digit) gets a ValueError saying why in its place, and the rest are answered.
 
-            from_preset("g2p").predict(["zoology", "rnn"])   # [["z ow0 aa1 l ah0 jh iy0"], ["aa1 r n"]]
+            from_preset("g2p").predict(["zoology", "rnn"])   # [["z ow0 aa1 l ah0 jh iy0"], ["aa1 r eh1 n"]]
         """
         from zoo import tasks
 
