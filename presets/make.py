@@ -14,7 +14,6 @@ machine, size and versions. A preset is remade only when its recipe changes.
 
 import argparse
 import csv
-import io
 import json
 import os
 import pathlib
@@ -27,7 +26,6 @@ import tempfile
 import time
 import zipfile
 
-import h5py
 import numpy as np
 
 import zoo  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
@@ -106,27 +104,18 @@ def stored_as(source, target, dtype):
     """
     with zipfile.ZipFile(source) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    weights = io.BytesIO()
-    with h5py.File(io.BytesIO(members.pop("model.weights.h5")), "r") as found, h5py.File(weights, "w") as out:
-        out.attrs.update(found.attrs)
 
-        def copy(name, item):
-            if not isinstance(item, h5py.Dataset):
-                out.require_group(name).attrs.update(item.attrs)
-                return
-            value = item[()]
-            if value.dtype != np.float32:
-                out.create_dataset(name, data=value)
-            elif dtype == "int8" and value.ndim >= 2:
-                scale = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0) / 127
-                scale = np.where(scale > 0, scale, 1).astype(np.float32)
-                out.create_dataset(name, data=np.round(value / scale).astype(np.int8))
-                out[name].attrs[presets.INT8_SCALE] = scale
-            else:
-                out.create_dataset(name, data=value.astype(np.float16))
+    def store(value, attributes):
+        if value.dtype != np.float32:
+            return value, {}
+        if dtype == "int8" and value.ndim >= 2:
+            scale = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0) / 127
+            scale = np.where(scale > 0, scale, 1).astype(np.float32)
+            return np.round(value / scale).astype(np.int8), {presets.INT8_SCALE: scale}
+        return value.astype(np.float16), {}
 
-        found.visititems(copy)
-    members[presets.INT8_WEIGHTS if dtype == "int8" else "model.weights.h5"] = weights.getvalue()
+    weights = presets.rewritten_weights(members.pop("model.weights.h5"), store)
+    members[presets.INT8_WEIGHTS if dtype == "int8" else "model.weights.h5"] = weights
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, value in members.items():
             archive.writestr(name, value)

@@ -169,15 +169,13 @@ def load_keras_model(path, compile=True):
         raise PresetError(f"{path} could not be read ({error}): copy it again, or train again.") from None
 
 
-def dequantized(weights):
-    """The bytes of model.weights.h5 from those of model.weights.int8.h5: each int8 weight times its scales.
+def rewritten_weights(weights, transform):
+    """The bytes of a Keras weights file (model.weights.h5) with every dataset passed through `transform`.
 
-    presets/make.py stores a matrix `w` of shape (..., columns) as round(w / scale) in int8, with
-    scale = max |w| over each column / 127 in the dataset's INT8_SCALE attribute, so no weight moves by more
-    than half its column's scale; vectors (biases) stay float16.
+    `transform(value, attributes)` takes a dataset's array and attributes and returns the array and the
+    attributes to store; groups and their attributes are copied as they are.
     """
     import h5py
-    import numpy as np
 
     buffer = io.BytesIO()
     with h5py.File(io.BytesIO(weights), "r") as found, h5py.File(buffer, "w") as out:
@@ -187,13 +185,28 @@ def dequantized(weights):
             if not isinstance(item, h5py.Dataset):
                 out.require_group(name).attrs.update(item.attrs)
                 return
-            value = item[()]
-            if INT8_SCALE in item.attrs:
-                value = value.astype(np.float32) * np.asarray(item.attrs[INT8_SCALE], np.float32)
-            out.create_dataset(name, data=value)
+            value, attributes = transform(item[()], dict(item.attrs))
+            out.create_dataset(name, data=value).attrs.update(attributes)
 
         found.visititems(copy)
     return buffer.getvalue()
+
+
+def dequantized(weights):
+    """The bytes of model.weights.h5 from those of model.weights.int8.h5: each int8 weight times its scales.
+
+    presets/make.py stores a matrix `w` of shape (..., columns) as round(w / scale) in int8, with
+    scale = max |w| over each column / 127 in the dataset's INT8_SCALE attribute, so no weight moves by more
+    than half its column's scale; vectors (biases) stay float16.
+    """
+    import numpy as np
+
+    def dequantize(value, attributes):
+        if INT8_SCALE not in attributes:
+            return value, {}
+        return value.astype(np.float32) * np.asarray(attributes[INT8_SCALE], np.float32), {}
+
+    return rewritten_weights(weights, dequantize)
 
 
 @dataclasses.dataclass
