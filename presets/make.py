@@ -151,7 +151,19 @@ def time_budget_note(config, epochs):
 
 
 def training_command(config):
-    """The run's train.py command as a user types it, without its --out: `python train.py --model NAME [flags]`."""
+    """The run's train.py command as a user types it, without its --out: `python train.py --model NAME [flags]`.
+
+    An ensemble's (zoo/ensemble.py) is its members' commands, each with its seed and an --out under runs/, then
+    ensemble.py on those folders.
+    """
+    if "members" in config:
+        outs = [f"runs/{pathlib.PurePath(member['run']).name}" for member in config["members"]]
+        commands = []
+        for member, out in zip(config["members"], outs):
+            seed = [] if "--seed" in shlex.split(member["command"]) else ["--seed", str(member["seed"])]
+            commands.append(f"{training_command(member)} {shlex.join([*seed, '--out', out])}")
+        joined = shlex.join(["python", "ensemble.py", *outs, "--out", f"runs/{config['model']}"])
+        return " && ".join([*commands, joined])
     words = shlex.split(config["command"])
     arguments = words[next(index for index, word in enumerate(words) if word.endswith("train.py")) + 1 :]
     kept = []
@@ -160,6 +172,17 @@ def training_command(config):
             continue
         kept.append(word)
     return shlex.join(["python", "train.py", *kept])
+
+
+def description(config, command):
+    """What the preset is, in one line: its command, or an ensemble's members and their seeds."""
+    members = config.get("members")
+    if not members:
+        return f"`{command}` on {config['dataset']}, its default dataset"
+    seeds = ", ".join(str(member["seed"]) for member in members)
+    shared = training_command(members[0]).replace(f" --seed {members[0]['seed']}", "")
+    return (f"the mean log-probabilities (`ensemble.py`) of {len(members)} runs of `{shared}` with seeds {seeds}, "
+            f"on {config['dataset']}, its default dataset")
 
 
 def update_pins(name, hashes):
@@ -261,17 +284,24 @@ def main(argv=None):
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stored, folder / "model.keras")
     shutil.copyfile(args.run / "config.json", folder / "config.json")
-    shutil.copyfile(args.run / "history.csv", folder / "history.csv")
-
-    with open(args.run / "history.csv", newline="") as file:
-        history = list(csv.DictReader(file))
+    members = config.get("members")
     started = time.mktime(time.strptime(config["started"], "%Y-%m-%dT%H:%M:%S"))
     wall = args.wall_seconds or (args.run / "metrics.json").stat().st_mtime - started
+    if members:
+        # An ensemble keeps no history of its own; its members' epochs and times are on its card.
+        (folder / "history.csv").unlink(missing_ok=True)
+        epochs, best_epoch = [member["epochs"] for member in members], [member["best_epoch"] for member in members]
+        wall += sum(member["wall_seconds"] for member in members)
+    else:
+        shutil.copyfile(args.run / "history.csv", folder / "history.csv")
+        with open(args.run / "history.csv", newline="") as file:
+            history = list(csv.DictReader(file))
+        epochs, best_epoch = len(history), 1 + int(np.argmin([float(row["val_loss"]) for row in history]))
     info = DATASETS[config["dataset"].split("/")[0]]
     command = training_command(config)
     card = {
         "name": name,
-        "description": f"`{command}` on {config['dataset']}, its default dataset",
+        "description": description(config, command),
         "task": config["task"],
         "dataset": config["dataset"],
         "data": info["source"],
@@ -292,15 +322,15 @@ def main(argv=None):
         "command": command,
         "commit": commit,
         "trained": config["started"],
-        "epochs": len(history),
-        "best_epoch": 1 + int(np.argmin([float(row["val_loss"]) for row in history])),
+        "epochs": epochs,
+        "best_epoch": best_epoch,
         "training_seconds": run_metrics["training_seconds"],
         "wall_seconds": round(wall),
         "machine": machine(),
         "parameters": config["parameters"],
         "file_bytes": (folder / "model.keras").stat().st_size,
         "versions": config["versions"],
-        "note": time_budget_note(config, len(history)),
+        "note": None if members else time_budget_note(config, epochs),
         "retrain": "only when the model's recipe (its defaults or its data) changes; then run the command and "
         "presets/make.py again",
     }

@@ -72,6 +72,18 @@ def baseline(card):
     return f"{NAMES[metric]} {number(metric, entry['trivial_baseline'])}"
 
 
+def epochs(card):
+    """`12`, or an ensemble's `12 + 12` (a card's epochs are a list of its members')."""
+    return " + ".join(map(str, card["epochs"])) if isinstance(card["epochs"], list) else str(card["epochs"])
+
+
+def epochs_kept(card):
+    if isinstance(card["epochs"], list):
+        return (f"members of {' and '.join(map(str, card['epochs']))} epochs (the weights of epochs "
+                f"{' and '.join(map(str, card['best_epoch']))}, each member's best validation loss, kept)")
+    return f"{card['epochs']} epochs (the weights of epoch {card['best_epoch']}, the best validation loss, kept)"
+
+
 def readme_table(all_cards):
     lines = [
         START,
@@ -126,7 +138,7 @@ def docs_page(all_cards):
     for card in all_cards:
         lines.append(
             f"| `{card['name']}` | {card['weights_dtype']} | {card['file_bytes']:,} B | {card['parameters']:,} | "
-            f"{card['epochs']} | {duration(card['training_seconds'])} | {duration(card['wall_seconds'])} | "
+            f"{epochs(card)} | {duration(card['training_seconds'])} | {duration(card['wall_seconds'])} | "
             f"{card['commit']} | {card['data_license']} | {card['weights_license']} |"
         )
     return "\n".join(lines) + "\n"
@@ -156,7 +168,7 @@ def card_page(card):
         f"- **Use:** `python evaluate.py {card['name']} --json` scores it; `python evaluate.py {card['name']} "
         "--input ...` runs it; `zoo.from_preset(\"" + card["name"] + "\")` loads it in Python.",
         f"- **Trained by:** `{card['command']}` at commit {card['commit']}, started {card['trained']}, "
-        f"{card['epochs']} epochs (the weights of epoch {card['best_epoch']}, the best validation loss, kept): {duration(card['training_seconds'])} of training, "
+        f"{epochs_kept(card)}: {duration(card['training_seconds'])} of training, "
         f"{duration(card['wall_seconds'])} for the whole command, on {card['machine']}.",
         *([f"- **Note:** {card['note']}."] if card.get("note") else []),
         f"- **Retrained:** {card['retrain']}.",

@@ -96,6 +96,7 @@ TINY_RUNS = {
     "window_ffn": ("window_ffn", "frames.npz", write_frames_npz, dict(window=3)),
     "seq2seq": ("seq2seq", "pairs.tsv", write_translation_tsv, {}),
     "g2p": ("g2p", "pairs.tsv", write_translation_tsv, dict(depth=2)),
+    "g2p_shallow": ("g2p", "pairs.tsv", write_translation_tsv, dict(depth=1)),
     "g2p_letters": ("g2p", "spelling.tsv", write_spelling_tsv, {}),
     "char_lm": ("char_lm", "text.txt", write_text, dict(sequence_length=20)),
     "char_lm_gru": ("char_lm", "text.txt", write_text, dict(sequence_length=20, cell="gru")),

@@ -16,6 +16,11 @@ final state is all the decoder gets.
 
 At inference `encode` and `decode_step` run the same layers one step at a
 time; `zoo.decoding` builds greedy and beam search on them.
+
+`ensemble(models)` joins trained models of one vocabulary into one model
+that answers with the mean of their log-probabilities at every step (its
+members are nested models "member_1", ...); `encode` and `decode_step` take
+it as they take one model, so decoding and exports need nothing else.
 """
 
 import keras
@@ -27,6 +32,8 @@ from zoo.models.cells import bidirectional, embedding_dim, recurrent, state_coun
 ATTENTIONS = ("none", "luong")
 # Added to the scores of padding frames: their attention weight underflows to 0.
 MASKED_SCORE = -1e9
+# The nested models of an `ensemble` are named MEMBER_PREFIX + 1, 2, ...
+MEMBER_PREFIX = "member_"
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -157,11 +164,80 @@ def _state_count(layer):
     return len(state_size) if isinstance(state_size, (list, tuple)) else 1
 
 
+def ensemble(models):
+    """One model of `models` (seq2seq models of one source and target vocabulary): the mean of their log-probabilities.
+
+    The mean log-probability, not the mean probability, so that greedy and beam
+    search rank tokens by the members' summed evidence; its output is log-probabilities
+    (batch, target_time, target_vocabulary), which softmax and the losses take as logits.
+    """
+    if len(models) < 2:
+        raise ValueError(f"An ensemble needs at least two models, got {len(models)}.")
+    source = keras.Input((None,), dtype="int64", name="source")
+    decoder_input = keras.Input((None,), dtype="int64", name="decoder_input")
+    inputs = {"source": source, "decoder_input": decoder_input}
+    log_probabilities = []
+    for index, model in enumerate(models):
+        if not _stack(model, "decoder"):
+            raise ValueError(f"Only seq2seq models ensemble here; {model.name!r} has no decoder layer.")
+        # A new functional model on the same layers: each member needs a name of its own in the file.
+        member = keras.Model(model.input, model.output, name=f"{MEMBER_PREFIX}{index + 1}")
+        log_probabilities.append(keras.layers.Activation("log_softmax")(member(inputs)))
+    return keras.Model(inputs, keras.layers.Average()(log_probabilities), name="seq2seq_ensemble")
+
+
+def members(model):
+    """The models of an `ensemble`, or [model] for a single model."""
+    nested = [layer for layer in model.layers if layer.name.startswith(MEMBER_PREFIX)]
+    return nested or [model]
+
+
 def has_attention(model):
-    return "attention" in {layer.name for layer in model.layers}
+    return all("attention" in {layer.name for layer in member.layers} for member in members(model))
 
 
 def encode(model, source_ids):
+    """source_ids (batch, source_time) -> (states, memory) of one model or of an `ensemble`.
+
+    An ensemble's states are its members' in turn, and its memory holds each member's entries under
+    "index/key".
+    """
+    if members(model) == [model]:
+        return _encode_one(model, source_ids)
+    states, memory = [], {}
+    for index, member in enumerate(members(model)):
+        member_states, member_memory = _encode_one(member, source_ids)
+        states += member_states
+        memory.update({f"{index}/{key}": value for key, value in (member_memory or {}).items()})
+    return states, memory or None
+
+
+def decode_step(model, token_ids, states, memory=None):
+    """One decoder step of one model or of an `ensemble`: token_ids (batch,), states and `encode`'s memory ->
+    (logits (batch, target_vocabulary), new states, attention weights (batch, source_time) or None).
+
+    An ensemble returns its members' mean log-probabilities as logits and the mean of their attention weights.
+    """
+    if members(model) == [model]:
+        return _decode_step_one(model, token_ids, states, memory)
+    log_probabilities, new_states, weights = [], [], []
+    for index, member in enumerate(members(model)):
+        count = sum(_state_count(decoder) for decoder in _stack(member, "decoder"))
+        member_memory = {
+            key.split("/", 1)[1]: value for key, value in (memory or {}).items() if key.startswith(f"{index}/")
+        }
+        logits, member_states, member_weights = _decode_step_one(
+            member, token_ids, states[len(new_states) : len(new_states) + count], member_memory or None
+        )
+        log_probabilities.append(ops.log_softmax(logits, axis=-1))
+        new_states += member_states
+        weights.append(member_weights)
+    if any(member_weights is None for member_weights in weights):
+        return ops.mean(ops.stack(log_probabilities), axis=0), new_states, None
+    return ops.mean(ops.stack(log_probabilities), axis=0), new_states, ops.mean(ops.stack(weights), axis=0)
+
+
+def _encode_one(model, source_ids):
     """source_ids (batch, source_time) -> (states, memory).
 
     states: the decoder's initial states, a flat list of (batch, units), its
@@ -182,7 +258,7 @@ def encode(model, source_ids):
     return states, {"memory": x, "keys": model.get_layer("attention").keys(x), "mask": ops.not_equal(source_ids, PAD_ID)}
 
 
-def decode_step(model, token_ids, states, memory=None):
+def _decode_step_one(model, token_ids, states, memory=None):
     """One decoder step: token_ids (batch,), states and `encode`'s memory ->
     (logits (batch, target_vocabulary), new states, attention weights (batch, source_time) or None)."""
     y = model.get_layer("target_embedding")(token_ids[:, None])
