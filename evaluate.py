@@ -13,7 +13,7 @@
     python evaluate.py g2p --input zoology                    # a preset: trained, shipped in presets/
     python evaluate.py g2p --input - < words.txt               # one word a line in, word<TAB>pronunciation out
 
-RUN is a run folder of train.py (its model.keras), its saved_model/ folder or
+RUN is a run folder of train.py or ensemble.py (its model.keras), its saved_model/ folder or
 a .tflite file in it (model*.tflite, or stream*.tflite, scored frame by
 frame), or the name of a preset (presets/NAME; an existing path wins); the
 run's config.json says what the model is. A preset is checked against its
