@@ -56,8 +56,8 @@ SHA256 = {
         "config.json": "bbe25eb8a69b7ec2e2dda0d3d760dc4fb362fb47d6c504728b2eb3d58e556e54",
     },
     "g2p": {
-        "model.keras": "8c64ee18a57d795e8000c7f450f076a0174e07265e82fc8369105f1d52c679f5",
-        "config.json": "d3f46580bbe40f7373bc9b13e2a65b5279661e7b31553b9def5bb393658cb2de",
+        "model.keras": "e3e5f4e46a07bb5e3d3dd166dfc0cb005012d8ba72ad17c914dadbfeb571f4a7",
+        "config.json": "b9720b32ffdb4216038bc23897111ee2529037edf9cb94e713241ec4131a6f88",
     },
     "char_lm": {
         "model.keras": "afd29414566e6451f241b645fce97e5e32748ec5be655c0264aff6f24d5418f0",
@@ -234,7 +234,7 @@ class Preset:
         Returns one list of output fields per input (sentiment: [label, probability]); an input the model
         cannot read (g2p: a word with a digit) gets a ValueError saying why in its place, and the rest are answered.
 
-            from_preset("g2p").predict(["zoology", "rnn"])   # [["z ow0 aa1 l ah0 jh iy0"], ["aa1 r eh1 n"]]
+            from_preset("g2p").predict(["zoology", "rnn"])   # [["z ow0 aa1 l ah0 jh iy0"], ["aa1 r n"]]
         """
         from zoo import tasks
 
