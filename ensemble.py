@@ -32,6 +32,7 @@ def main(argv=None):
     from zoo import ensemble
     from zoo.interruption import EXIT_CODE as SIGTERM_EXIT_CODE, Terminated, handling_signals
     from zoo.presets import PresetError
+    from zoo.training import print_test_metrics
 
     try:
         with handling_signals():
@@ -48,10 +49,7 @@ def main(argv=None):
             arguments.exit(2, f"{arguments.prog}: error: {error}\n")
         first_line = str(error).strip().split("\n")[0]
         arguments.exit(1, f"{arguments.prog}: error: {type(error).__name__}: {first_line} (--debug shows where)\n")
-    print(f"Test metrics ({args.out}/metrics.json):")
-    for key, value in metrics.items():
-        if not isinstance(value, list):
-            print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")
+    print_test_metrics(metrics, args.out)
     return 0
 
 

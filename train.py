@@ -193,10 +193,7 @@ def main(argv=None):
     if metrics is None:
         print(f"This worker is done; the chief wrote the run folder {out}.")
         return 0
-    print(f"Test metrics ({out}/metrics.json):")
-    for key, value in metrics.items():
-        if not isinstance(value, list):
-            print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")
+    training.print_test_metrics(metrics, out)
     return 0
 
 

@@ -474,6 +474,14 @@ def write_artifacts(model, spec, prepared, out):
     plot_history(out / "history.csv", out / "learning_curves.png", spec.name)
 
 
+def print_test_metrics(metrics, out):
+    """The test metrics as train.py and ensemble.py print them when a run folder is finished."""
+    print(f"Test metrics ({out}/metrics.json):")
+    for key, value in metrics.items():
+        if not isinstance(value, list):
+            print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")
+
+
 def score(model, config, prepared, split="test"):
     """The task's metrics of `model` on `split`, and its trivial baseline's."""
     return {**evaluation.evaluate_keras(model, config, prepared, split), **evaluation.baseline(config, prepared, split)}
