@@ -19,11 +19,11 @@ import os
 import pathlib
 import time
 
-from zoo import atomic, data, evaluation, export, presets, tasks
+from zoo import atomic, data, export, presets
 from zoo.atomic import write_json
 from zoo.models import seq2seq
 from zoo.settings import Settings
-from zoo.training import library_versions, source_commit
+from zoo.training import library_versions, score, source_commit
 
 
 class EnsembleError(ValueError):
@@ -50,8 +50,9 @@ def member_entry(run, config):
     }
 
 
-def read_member(run, first=None):
-    """(config, model) of the finished run folder `run`, checked against the first member's config."""
+def read_member(run, first=None, first_held_out=None):
+    """(config, model) of the finished run folder `run`, checked against the first member's config and
+    held-out examples."""
     run = pathlib.Path(run)
     for file_name in ("config.json", "model.keras", "metrics.json", "history.csv"):
         if not (run / file_name).exists():
@@ -62,7 +63,7 @@ def read_member(run, first=None):
     if "members" in config:
         raise EnsembleError(f"{run} is an ensemble already: pass the runs it was made of instead.")
     if first is not None:
-        if config["dataset"] != first["dataset"] or held_out(config) != held_out(first):
+        if config["dataset"] != first["dataset"] or held_out(config) != first_held_out:
             raise EnsembleError(
                 f"{run} holds out other validation and test examples than the first run ({config['dataset']} "
                 f"against {first['dataset']}; a single file is split by --seed): members must share their data, so "
@@ -93,9 +94,11 @@ def combine(runs, out, command):
         raise EnsembleError(f"--out {out} exists and is not an empty folder: pass a new --out folder.")
     first = None
     configs, models = [], []
+    first_held_out = None
     for run in runs:
-        config, model = read_member(run, first)
-        first = first or config
+        config, model = read_member(run, first, first_held_out)
+        if first is None:
+            first, first_held_out = config, held_out(config)
         configs.append(config)
         models.append(model)
     model = seq2seq.ensemble(models)
@@ -119,8 +122,7 @@ def combine(runs, out, command):
                                   folder / "saved_model")
         export.export_tflite(folder / "saved_model", folder / "model.tflite", "sequence")
         metrics = {
-            **evaluation.evaluate_keras(model, config, prepared, "test"),
-            **tasks.get("translation").baseline(prepared, "test"),
+            **score(model, config, prepared),
             "training_seconds": round(sum(member["training_seconds"] for member in config["members"]), 1),
         }
         write_json(folder / "metrics.json", metrics)
